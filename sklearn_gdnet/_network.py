@@ -1,0 +1,420 @@
+"""The network core: parameter groups, initialization, forward and backward passes.
+
+Everything here is a pure function of arrays. One formula covers both
+parametrizations (DESIGN.md section 2): layer ``l`` computes
+
+    z_l = a_l * (h_{l-1} @ W_l) + c_l * b_l,        h_l = phi(z_l),
+
+with the *multipliers* ``(a_l, c_l)`` equal to ``(weight_std / sqrt(fan_in),
+bias_std)`` and N(0, 1) entries under the NTK parametrization, and ``(1, 1)``
+with entries of variance ``weight_std**2 / fan_in`` and ``bias_std**2`` under
+the standard parametrization. The same function results at initialization;
+gradients differ by the multipliers, which is exactly the difference between
+the two parametrizations' gradient-descent dynamics.
+
+Weights are stored ``W_l`` of shape ``(fan_in, fan_out)`` and biases ``b_l`` of
+shape ``(fan_out,)``, keyed by group name ``"W1", "b1", ..., "W{L+1}", "b{L+1}"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from scipy import sparse
+from scipy.linalg import blas
+from scipy.sparse.linalg import LinearOperator, eigsh
+from sklearn.utils import check_random_state
+
+from ._activations import get_activation
+
+__all__ = [
+    "NetworkSpec",
+    "Workspace",
+    "backward",
+    "empirical_ntk",
+    "forward",
+    "gradients",
+    "group_names",
+    "init_params",
+    "jvp",
+    "max_ntk_eigenvalue",
+    "resolve_trainable",
+]
+
+PARAMETRIZATIONS = ("ntk", "standard")
+TRAINABLE_SPELLINGS = ("all", "output", "hidden", "penultimate", "hidden_biases")
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """Shape and scales of a fully connected network of constant width."""
+
+    n_features: int
+    n_outputs: int
+    width: int
+    depth: int
+    activation: str = "relu"
+    weight_std: float = 1.0
+    bias_std: float = 0.1
+    parametrization: str = "ntk"
+
+    @cached_property
+    def layer_dims(self) -> list[tuple[int, int]]:
+        """``(fan_in, fan_out)`` of layers ``1 .. depth + 1``."""
+        sizes = [self.n_features] + [self.width] * self.depth + [self.n_outputs]
+        return list(zip(sizes[:-1], sizes[1:]))
+
+    @cached_property
+    def multipliers(self) -> list[tuple[float, float]]:
+        """``(a_l, c_l)`` of layers ``1 .. depth + 1``."""
+        if self.parametrization == "ntk":
+            return [
+                (self.weight_std / np.sqrt(fan_in), self.bias_std)
+                for fan_in, _ in self.layer_dims
+            ]
+        return [(1.0, 1.0)] * (self.depth + 1)
+
+    @cached_property
+    def act(self):
+        return get_activation(self.activation)
+
+
+def group_names(depth: int) -> list[str]:
+    """Names of the parameter groups of a network with ``depth`` hidden layers."""
+    return [f"{p}{l}" for l in range(1, depth + 2) for p in ("W", "b")]
+
+
+def resolve_trainable(trainable, depth: int) -> tuple[str, ...]:
+    """Turn a ``trainable`` specification into a tuple of group names.
+
+    Spellings: ``"all"``; ``"output"`` (``W{L+1}, b{L+1}``); ``"hidden"``
+    (every group but the output layer's); ``"penultimate"`` (``W{L}, b{L}``,
+    the "second but last" layer of the approximation theory); ``"hidden_biases"``
+    (``b1 .. bL``, the breakpoints of the shallow model); a group name such as
+    ``"W2"``; or a sequence of group names.
+    """
+    names = group_names(depth)
+    out = f"{depth + 1}"
+    if isinstance(trainable, str):
+        spelled = {
+            "all": names,
+            "output": [f"W{out}", f"b{out}"],
+            "hidden": names[:-2],
+            "penultimate": [f"W{depth}", f"b{depth}"],
+            "hidden_biases": [f"b{l}" for l in range(1, depth + 1)],
+        }
+        if trainable in spelled:
+            groups = spelled[trainable]
+        elif trainable in names:
+            groups = [trainable]
+        else:
+            raise ValueError(
+                f"trainable={trainable!r} is neither one of {list(TRAINABLE_SPELLINGS)} "
+                f"nor a parameter group of a depth-{depth} network {names}."
+            )
+    else:
+        groups = list(trainable)
+        unknown = [g for g in groups if g not in names]
+        if unknown or not groups:
+            raise ValueError(
+                f"trainable={trainable!r} must name parameter groups among {names}; "
+                f"unknown: {unknown or 'none given'}."
+            )
+    if not groups:
+        raise ValueError(f"trainable={trainable!r} selects no group for depth {depth}.")
+    return tuple(g for g in names if g in groups)
+
+
+def init_params(
+    spec: NetworkSpec, random_state=None, init="gaussian", dtype=np.float64
+):
+    """Draw the initial parameters.
+
+    ``init="gaussian"``: i.i.d. N(0, 1) entries under the NTK parametrization,
+    N(0, weight_std**2 / fan_in) weights and N(0, bias_std**2) biases under the
+    standard one. The draws depend on the layer sizes and seed only (never on
+    the number of samples), drawn group by group in a fixed order.
+
+    ``init="breakpoint"``: the shallow 1-d model
+    ``f(x) = m**-0.5 * sum_r a_r * phi(x - theta_r)`` (needs ``depth=1``,
+    ``n_features=1``): unit effective inner weights, breakpoints ``theta_r``
+    uniform on [-1, 1] carried by the hidden bias, effective outer weights
+    ``a_r / sqrt(m)`` with random signs ``a_r``, and a zero output bias.
+    """
+    rng = check_random_state(random_state)
+    params = {}
+    if init == "gaussian":
+        for l, ((fan_in, fan_out), (a, c)) in enumerate(
+            zip(spec.layer_dims, spec.multipliers), start=1
+        ):
+            w_scale = (
+                1.0
+                if spec.parametrization == "ntk"
+                else spec.weight_std / np.sqrt(fan_in)
+            )
+            b_scale = 1.0 if spec.parametrization == "ntk" else spec.bias_std
+            params[f"W{l}"] = (w_scale * rng.standard_normal((fan_in, fan_out))).astype(
+                dtype
+            )
+            params[f"b{l}"] = (b_scale * rng.standard_normal(fan_out)).astype(dtype)
+        return params
+    if init == "breakpoint":
+        if spec.depth != 1 or spec.n_features != 1:
+            raise ValueError(
+                "init='breakpoint' describes the shallow 1-d model and needs depth=1 "
+                f"and one input feature; got depth={spec.depth} and "
+                f"{spec.n_features} features."
+            )
+        (a1, c1), (a2, _) = spec.multipliers
+        if a1 == 0 or c1 == 0 or a2 == 0:
+            raise ValueError(
+                "init='breakpoint' needs weight_std > 0 and bias_std > 0 so that the "
+                "breakpoints and unit weights are representable."
+            )
+        m = spec.width
+        theta = rng.uniform(-1.0, 1.0, size=m)
+        signs = rng.choice([-1.0, 1.0], size=(m, spec.n_outputs))
+        params["W1"] = np.full((1, m), 1.0 / a1, dtype=dtype)
+        params["b1"] = (-theta / c1).astype(dtype)
+        params["W2"] = (signs / (np.sqrt(m) * a2)).astype(dtype)
+        params["b2"] = np.zeros(spec.n_outputs, dtype=dtype)
+        return params
+    raise ValueError(f"init must be 'gaussian' or 'breakpoint'; got {init!r}.")
+
+
+# --- matrix products -----------------------------------------------------------------
+
+
+def _gemm(alpha, A, B, out, beta=0.0):
+    """``out = alpha * A @ B + beta * out`` for dense arrays, writing into ``out``.
+
+    ``A`` and ``B`` may be transposed views of C-contiguous arrays; ``out`` is
+    C-contiguous. The scaling and accumulation happen inside BLAS, so no
+    temporary is made; that is what keeps a gradient-descent step close to the
+    cost of its three matrix products.
+    """
+    # A C-contiguous (p, q) array is the Fortran-contiguous (q, p) transpose:
+    # out.T = B.T @ A.T is computed by a Fortran BLAS without copies.
+    gemm = blas.sgemm if out.dtype == np.float32 else blas.dgemm
+    a_f, trans_a = (B.T, 0) if B.T.flags.f_contiguous else (B, 1)
+    b_f, trans_b = (A.T, 0) if A.T.flags.f_contiguous else (A, 1)
+    res = gemm(
+        alpha,
+        a_f,
+        b_f,
+        beta=beta,
+        c=out.T,
+        trans_a=trans_a,
+        trans_b=trans_b,
+        overwrite_c=1,
+    )
+    if res.ctypes.data != out.ctypes.data:  # BLAS worked on a copy: write back
+        out[...] = res.T
+    return out
+
+
+def _matmul(alpha, A, B, out, beta=0.0):
+    """Like `_gemm`, for a possibly sparse ``A``."""
+    if sparse.issparse(A):
+        prod = np.asarray(A @ B)
+        if beta == 0.0:
+            np.multiply(prod, alpha, out=out)
+        else:
+            if beta != 1.0:
+                out *= beta
+            out += alpha * prod
+        return out
+    return _gemm(alpha, A, B, out, beta)
+
+
+# --- forward and backward ------------------------------------------------------------
+
+
+class Workspace:
+    """Preallocated buffers for repeated passes over one fixed input ``X``.
+
+    ``zs[l]`` and ``hs[l]`` hold the pre-activations and activations of hidden
+    layer ``l`` (``hs[0]`` is the input), ``deltas[l]`` the derivative of the
+    backpropagated quantity with respect to ``z_{l+1}``.
+    """
+
+    def __init__(self, spec: NetworkSpec, X, dtype):
+        n = X.shape[0]
+        self.X = X
+        self.out = np.empty((n, spec.n_outputs), dtype=dtype)
+        self.zs = [np.empty((n, fo), dtype=dtype) for _, fo in spec.layer_dims[:-1]]
+        self.hs = [X] + [np.empty_like(z) for z in self.zs]
+        self.deltas = [np.empty((n, fo), dtype=dtype) for _, fo in spec.layer_dims]
+
+
+def forward(params, spec: NetworkSpec, X, workspace: Workspace | None = None):
+    """Network output ``f(X)`` of shape ``(n, n_outputs)``.
+
+    With a ``workspace`` the intermediate values are kept there for `backward`.
+    """
+    if workspace is None:
+        workspace = Workspace(spec, X, params["W1"].dtype)
+    ws = workspace
+    act = spec.act
+    L = spec.depth
+    for l, (a, c) in enumerate(spec.multipliers, start=1):
+        z = ws.zs[l - 1] if l <= L else ws.out
+        _matmul(a, ws.hs[l - 1], params[f"W{l}"], out=z)
+        if c != 0.0:
+            b = params[f"b{l}"]
+            z += b if c == 1.0 else c * b
+        if l <= L:
+            act.phi(z, out=ws.hs[l])
+    return ws.out
+
+
+def backward(params, spec: NetworkSpec, ws: Workspace, delta_out, lowest=1):
+    """Backpropagate ``delta_out = dLoss/df`` (per sample) to every layer.
+
+    Fills ``ws.deltas[l - 1] = dLoss/dz_l`` for ``l = lowest .. L+1`` using the
+    cached forward pass in ``ws``. Groups below ``lowest`` need no delta.
+    """
+    act = spec.act
+    L = spec.depth
+    np.copyto(ws.deltas[L], delta_out)
+    for l in range(L, lowest - 1, -1):
+        a_next = spec.multipliers[l][0]
+        d = ws.deltas[l - 1]
+        _gemm(a_next, ws.deltas[l], params[f"W{l + 1}"].T, out=d)
+        act.mul_dphi(d, ws.zs[l - 1], ws.hs[l])
+    return ws.deltas
+
+
+def gradients(spec: NetworkSpec, ws: Workspace, groups, out, alpha=1.0, beta=0.0):
+    """``out[g] = alpha * dLoss/dg + beta * out[g]`` for each group ``g``.
+
+    Uses the deltas of the last `backward`. With ``out`` the parameters
+    themselves, ``alpha = -learning_rate`` and ``beta = 1`` this *is* a
+    gradient-descent update, done inside the matrix product.
+    """
+    for g in groups:
+        l = int(g[1:])
+        a, c = spec.multipliers[l - 1]
+        delta = ws.deltas[l - 1]
+        if g[0] == "W":
+            _matmul(alpha * a, ws.hs[l - 1].T, delta, out=out[g], beta=beta)
+        else:
+            colsum = delta.sum(axis=0)
+            if beta == 0.0:
+                np.multiply(colsum, alpha * c, out=out[g])
+            else:
+                if beta != 1.0:
+                    out[g] *= beta
+                out[g] += (alpha * c) * colsum
+    return out
+
+
+def lowest_layer(groups) -> int:
+    """The lowest layer index whose delta the gradient of ``groups`` needs."""
+    return min(int(g[1:]) for g in groups)
+
+
+def jvp(params, spec: NetworkSpec, ws: Workspace, tangent):
+    """Directional derivative ``J @ tangent`` of the outputs, shape ``(n, k)``.
+
+    ``tangent`` maps (some) group names to arrays shaped like the parameters;
+    missing groups have zero tangent. Uses the forward pass cached in ``ws``.
+    """
+    act = spec.act
+    L = spec.depth
+    dh = None
+    for l, (a, c) in enumerate(spec.multipliers, start=1):
+        fan_out = spec.layer_dims[l - 1][1]
+        dz = np.zeros((ws.hs[0].shape[0], fan_out), dtype=ws.out.dtype)
+        if dh is not None:
+            _gemm(a, dh, params[f"W{l}"], out=dz, beta=1.0)
+        if f"W{l}" in tangent:
+            _matmul(a, ws.hs[l - 1], tangent[f"W{l}"], out=dz, beta=1.0)
+        if f"b{l}" in tangent:
+            dz += c * tangent[f"b{l}"]
+        if l <= L:
+            act.mul_dphi(dz, ws.zs[l - 1], ws.hs[l])
+            dh = dz
+    return dz
+
+
+def empirical_ntk(params, spec: NetworkSpec, X, Y=None, trainable="all"):
+    """Empirical NTK ``(1/k) sum_j <df_j(x)/dtheta, df_j(y)/dtheta>``.
+
+    The sum runs over the trained groups. Per layer the inner product factors
+    into Gram matrices of activations and of backpropagated deltas,
+    ``a_l^2 (h_{l-1}(x).h_{l-1}(y)) (delta_l(x).delta_l(y))`` for weights and
+    ``c_l^2 delta_l(x).delta_l(y)`` for biases, so the cost is
+    ``O(n_X n_Y width)`` per layer and output, never the size of the Jacobian.
+
+    Returns an array of shape ``(n_X, n_Y)``.
+    """
+    groups = resolve_trainable(trainable, spec.depth)
+    dtype = params["W1"].dtype
+    sides = []
+    for Z in (X, X if Y is None else Y):
+        ws = Workspace(spec, Z, dtype)
+        forward(params, spec, Z, ws)
+        sides.append(ws)
+    k = spec.n_outputs
+    lowest = lowest_layer(groups)
+    gram_h = {}
+    for l in {int(g[1:]) for g in groups if g[0] == "W"}:
+        hx, hy = sides[0].hs[l - 1], sides[1].hs[l - 1]
+        prod = hx @ hy.T
+        gram_h[l] = np.asarray(prod.toarray() if sparse.issparse(prod) else prod)
+    ntk = np.zeros((X.shape[0], sides[1].hs[0].shape[0]), dtype=dtype)
+    for j in range(k):
+        for ws in sides:
+            e = np.zeros_like(ws.out)
+            e[:, j] = 1.0
+            backward(params, spec, ws, e, lowest)
+        for g in groups:
+            l = int(g[1:])
+            a, c = spec.multipliers[l - 1]
+            gram_d = sides[0].deltas[l - 1] @ sides[1].deltas[l - 1].T
+            if g[0] == "W":
+                ntk += a * a * gram_h[l] * gram_d
+            else:
+                ntk += c * c * gram_d
+    return ntk / k
+
+
+def max_ntk_eigenvalue(params, spec, X, sample_weight=None, trainable="all", rtol=1e-3):
+    """Largest eigenvalue of the weighted empirical NTK on the training set.
+
+    The operator is ``u -> W^1/2 J J^T W^1/2 u`` on the ``n * k`` outputs
+    (``J`` the Jacobian of all outputs with respect to the trained groups,
+    ``W`` the sample weights), applied matrix-free as one backward and one
+    forward-mode pass; the largest eigenvalue comes from Lanczos iterations.
+    Gradient descent on the loss of DESIGN.md section 2 is stable for steps
+    ``eta < 2 N / lambda_max``.
+    """
+    groups = resolve_trainable(trainable, spec.depth)
+    dtype = params["W1"].dtype
+    n, k = X.shape[0], spec.n_outputs
+    sqrt_w = np.ones(n) if sample_weight is None else np.sqrt(sample_weight)
+    ws = Workspace(spec, X, dtype)
+    forward(params, spec, X, ws)
+    lowest = lowest_layer(groups)
+    buf = {g: np.empty_like(params[g]) for g in groups}
+
+    def matvec(u):
+        u = np.asarray(u, dtype=np.float64).reshape(n, k) * sqrt_w[:, None]
+        backward(params, spec, ws, u.astype(dtype, copy=False), lowest)
+        gradients(spec, ws, groups, buf)
+        v = jvp(params, spec, ws, buf).astype(np.float64)
+        return (v * sqrt_w[:, None]).ravel()
+
+    N = n * k
+    if N == 1:
+        return float(matvec(np.ones(1))[0])
+    if N <= 8:  # ARPACK needs room for its Krylov space: apply to the identity
+        gram = np.column_stack([matvec(e) for e in np.eye(N)])
+        return float(np.linalg.eigvalsh(0.5 * (gram + gram.T))[-1])
+    op = LinearOperator((N, N), matvec=matvec, dtype=np.float64)
+    v0 = np.ones(N)  # deterministic start; the top mode has a large mean part
+    lam = eigsh(op, k=1, which="LA", tol=rtol, v0=v0, return_eigenvectors=False)
+    return float(lam[0])
