@@ -330,9 +330,7 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
             spec = self._spec()
             self.trainable_groups_ = resolve_trainable(self.trainable, self.depth)
             self.params_ = init_params(spec, self.random_state, self.init, X.dtype)
-            self.initial_params_ = {
-                g: self.params_[g].copy() for g in self.trainable_groups_
-            }
+            self.initial_params_ = {g: self.params_[g].copy() for g in self.trainable_groups_}
             self.learning_rate_ = self._initial_learning_rate(spec, X, w, Y.size)
             self.n_iter_ = 0
             self.loss_curve_ = []
@@ -340,8 +338,7 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         else:
             if Y.shape[1] != self.n_outputs_:
                 raise ValueError(
-                    f"y has {Y.shape[1]} outputs but the network was fitted with "
-                    f"{self.n_outputs_}."
+                    f"y has {Y.shape[1]} outputs but the network was fitted with {self.n_outputs_}."
                 )
             spec = self._spec()
 
@@ -425,11 +422,7 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
                 RuntimeWarning,
                 stacklevel=3,
             )
-        elif (
-            result.stop == "max_iter"
-            and self.n_iter_no_change is not None
-            and n_steps > 1
-        ):
+        elif result.stop == "max_iter" and self.n_iter_no_change is not None and n_steps > 1:
             warnings.warn(
                 f"The loss was still improving by more than tol={self.tol} after "
                 f"max_iter={n_steps} steps.",

@@ -71,8 +71,7 @@ class NetworkSpec:
         """``(a_l, c_l)`` of layers ``1 .. depth + 1``."""
         if self.parametrization == "ntk":
             return [
-                (self.weight_std / np.sqrt(fan_in), self.bias_std)
-                for fan_in, _ in self.layer_dims
+                (self.weight_std / np.sqrt(fan_in), self.bias_std) for fan_in, _ in self.layer_dims
             ]
         return [(1.0, 1.0)] * (self.depth + 1)
 
@@ -127,9 +126,7 @@ def resolve_trainable(trainable, depth: int) -> tuple[str, ...]:
     return tuple(g for g in names if g in groups)
 
 
-def init_params(
-    spec: NetworkSpec, random_state=None, init="gaussian", dtype=np.float64
-):
+def init_params(spec: NetworkSpec, random_state=None, init="gaussian", dtype=np.float64):
     """Draw the initial parameters.
 
     ``init="gaussian"``: i.i.d. N(0, 1) entries under the NTK parametrization,
@@ -146,18 +143,10 @@ def init_params(
     rng = check_random_state(random_state)
     params = {}
     if init == "gaussian":
-        for l, ((fan_in, fan_out), (a, c)) in enumerate(
-            zip(spec.layer_dims, spec.multipliers), start=1
-        ):
-            w_scale = (
-                1.0
-                if spec.parametrization == "ntk"
-                else spec.weight_std / np.sqrt(fan_in)
-            )
+        for l, (fan_in, fan_out) in enumerate(spec.layer_dims, start=1):
+            w_scale = 1.0 if spec.parametrization == "ntk" else spec.weight_std / np.sqrt(fan_in)
             b_scale = 1.0 if spec.parametrization == "ntk" else spec.bias_std
-            params[f"W{l}"] = (w_scale * rng.standard_normal((fan_in, fan_out))).astype(
-                dtype
-            )
+            params[f"W{l}"] = (w_scale * rng.standard_normal((fan_in, fan_out))).astype(dtype)
             params[f"b{l}"] = (b_scale * rng.standard_normal(fan_out)).astype(dtype)
         return params
     if init == "breakpoint":

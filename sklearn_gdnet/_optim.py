@@ -94,17 +94,13 @@ class _GD:
     def __init__(self, params, groups, learning_rate, momentum):
         self.eta = learning_rate
         self.momentum = momentum
-        self.velocity = (
-            {g: np.zeros_like(params[g]) for g in groups} if momentum else None
-        )
+        self.velocity = {g: np.zeros_like(params[g]) for g in groups} if momentum else None
 
     def update(self, spec, ws, groups, params):
         if not self.momentum:
             gradients(spec, ws, groups, out=params, alpha=-self.eta, beta=1.0)
             return
-        gradients(
-            spec, ws, groups, out=self.velocity, alpha=-self.eta, beta=self.momentum
-        )
+        gradients(spec, ws, groups, out=self.velocity, alpha=-self.eta, beta=self.momentum)
         for g in groups:
             params[g] += self.velocity[g]
 
@@ -185,9 +181,7 @@ def train(
         )
     opt = state["opt"]
     prev = {g: params[g].copy() for g in groups}
-    reference = max(
-        0.5 * float(np.einsum("ij,ij->i", Y, Y, dtype=np.float64) @ w) / N, 0.0
-    )
+    reference = max(0.5 * float(np.einsum("ij,ij->i", Y, Y, dtype=np.float64) @ w) / N, 0.0)
     printer = _Printer(verbose, max_iter)
     result = TrainResult()
     best, no_improvement = np.inf, 0
@@ -228,9 +222,7 @@ def train(
             opt.update(spec, ws, groups, params)
             updating = False
     except KeyboardInterrupt:
-        if (
-            updating
-        ):  # the interrupted step is incomplete: return to the last finished one
+        if updating:  # the interrupted step is incomplete: return to the last finished one
             for g in groups:
                 np.copyto(params[g], prev[g])
         result.stop = "interrupted"
@@ -260,9 +252,7 @@ def _train_lbfgs(params, spec, X, Y, sample_weight, groups, *, max_iter, tol, ve
         np.multiply(resid, scale, out=resid)
         backward(params, spec, ws, resid, lowest)
         gradients(spec, ws, groups, out=grad)
-        return loss, np.concatenate([grad[g].ravel() for g in groups]).astype(
-            np.float64
-        )
+        return loss, np.concatenate([grad[g].ravel() for g in groups]).astype(np.float64)
 
     theta0 = np.concatenate([params[g].ravel() for g in groups]).astype(np.float64)
     result = TrainResult()
