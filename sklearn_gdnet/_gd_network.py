@@ -88,7 +88,8 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         ``"gaussian"``: the initialization described above. ``"breakpoint"``:
         the shallow 1-d model ``f(x) = m**-0.5 * sum_r a_r * phi(x - theta_r)``
         with unit inner weights, random signs ``a_r`` and breakpoints
-        ``theta_r`` uniform on [-1, 1]; needs ``depth=1`` and one feature.
+        ``theta_r`` uniform on [-1, 1]; needs ``depth=1``. With several
+        features the inner weights are random unit vectors (ridge functions).
         Combine it with ``trainable="hidden_biases"`` to train only the
         breakpoints.
 

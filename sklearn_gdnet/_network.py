@@ -135,10 +135,12 @@ def init_params(spec: NetworkSpec, random_state=None, init="gaussian", dtype=np.
     the number of samples), drawn group by group in a fixed order.
 
     ``init="breakpoint"``: the shallow 1-d model
-    ``f(x) = m**-0.5 * sum_r a_r * phi(x - theta_r)`` (needs ``depth=1``,
-    ``n_features=1``): unit effective inner weights, breakpoints ``theta_r``
-    uniform on [-1, 1] carried by the hidden bias, effective outer weights
-    ``a_r / sqrt(m)`` with random signs ``a_r``, and a zero output bias.
+    ``f(x) = m**-0.5 * sum_r a_r * phi(x - theta_r)`` (needs ``depth=1``):
+    unit effective inner weights, breakpoints ``theta_r`` uniform on [-1, 1]
+    carried by the hidden bias, effective outer weights ``a_r / sqrt(m)`` with
+    random signs ``a_r``, and a zero output bias. With ``d > 1`` features the
+    inner weights are unit vectors ``v_r`` drawn uniformly on the sphere, so
+    that the units are ridge functions ``phi(v_r . x - theta_r)``.
     """
     rng = check_random_state(random_state)
     params = {}
@@ -150,11 +152,10 @@ def init_params(spec: NetworkSpec, random_state=None, init="gaussian", dtype=np.
             params[f"b{l}"] = (b_scale * rng.standard_normal(fan_out)).astype(dtype)
         return params
     if init == "breakpoint":
-        if spec.depth != 1 or spec.n_features != 1:
+        if spec.depth != 1:
             raise ValueError(
-                "init='breakpoint' describes the shallow 1-d model and needs depth=1 "
-                f"and one input feature; got depth={spec.depth} and "
-                f"{spec.n_features} features."
+                "init='breakpoint' describes the shallow model and needs depth=1; "
+                f"got depth={spec.depth}."
             )
         (a1, c1), (a2, _) = spec.multipliers
         if a1 == 0 or c1 == 0 or a2 == 0:
@@ -165,7 +166,12 @@ def init_params(spec: NetworkSpec, random_state=None, init="gaussian", dtype=np.
         m = spec.width
         theta = rng.uniform(-1.0, 1.0, size=m)
         signs = rng.choice([-1.0, 1.0], size=(m, spec.n_outputs))
-        params["W1"] = np.full((1, m), 1.0 / a1, dtype=dtype)
+        if spec.n_features == 1:
+            directions = np.ones((1, m))
+        else:
+            directions = rng.standard_normal((spec.n_features, m))
+            directions /= np.linalg.norm(directions, axis=0)
+        params["W1"] = (directions / a1).astype(dtype)
         params["b1"] = (-theta / c1).astype(dtype)
         params["W2"] = (signs / (np.sqrt(m) * a2)).astype(dtype)
         params["b2"] = np.zeros(spec.n_outputs, dtype=dtype)
@@ -199,7 +205,7 @@ def _gemm(alpha, A, B, out, beta=0.0):
         trans_b=trans_b,
         overwrite_c=1,
     )
-    if res.ctypes.data != out.ctypes.data:  # BLAS worked on a copy: write back
+    if not np.may_share_memory(res, out):  # BLAS worked on a copy: write back
         out[...] = res.T
     return out
 

@@ -1,0 +1,125 @@
+"""Time per full-batch gradient-descent step: GDNetworkRegressor against MLPRegressor.
+
+Both train the same network (depth 2, same width, ReLU) on the same data by
+full-batch gradient descent: MLPRegressor with ``solver="sgd"``,
+``batch_size=n``, ``momentum=0``, ``alpha=0``, no early stopping, no
+shuffling. The time per step is the slope between a short and a long run
+(so set-up and initialization cancel), median over repeats.
+
+Also printed: our achieved GFLOP/s (the step's matrix-product flops over its
+time) against the GFLOP/s of a plain ``(n, m) @ (m, m)`` product measured in
+the same run, i.e. the fraction of the machine's matrix-product throughput
+that a step attains.
+
+Run: ``python benchmarks/bench_gd.py [--repeats 5]``
+"""
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPRegressor
+
+from sklearn_gdnet import GDNetworkRegressor
+
+N_SAMPLES, N_FEATURES, DEPTH = 2000, 10, 2
+
+
+def step_flops(n, d, m, k=1):
+    """Matrix-product flops of one step: forward, backpropagated deltas, gradients."""
+    forward = 2 * n * (d * m + m * m + m * k)
+    deltas = 2 * n * (k * m + m * m)
+    grads = 2 * n * (d * m + m * m + m * k)
+    return forward + deltas + grads
+
+
+def time_fit(make, X, y, steps):
+    est = make(steps)
+    start = time.perf_counter()
+    est.fit(X, y)
+    return time.perf_counter() - start
+
+
+def per_step(make, X, y, short, long, repeats):
+    """Median over repeats of (t(long) - t(short)) / (long - short)."""
+    times = []
+    for _ in range(repeats):
+        t_short = time_fit(make, X, y, short)
+        t_long = time_fit(make, X, y, long)
+        times.append((t_long - t_short) / (long - short))
+    return float(np.median(times))
+
+
+def matmul_gflops(n, m, dtype, repeats):
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((n, m)).astype(dtype)
+    B = rng.standard_normal((m, m)).astype(dtype)
+    out = np.empty((n, m), dtype=dtype)
+    reps = max(3, int(2e9 / (2 * n * m * m)))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(reps):
+            np.matmul(A, B, out=out)
+        times.append((time.perf_counter() - start) / reps)
+    return 2 * n * m * m / float(np.median(times)) / 1e9
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--widths", type=int, nargs="+", default=[64, 256, 1024])
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore", ConvergenceWarning)
+
+    rng = np.random.default_rng(0)
+    X64 = rng.standard_normal((N_SAMPLES, N_FEATURES))
+    y64 = np.sin(X64[:, 0]) + 0.1 * rng.standard_normal(N_SAMPLES)
+    print(f"n={N_SAMPLES}, d={N_FEATURES}, depth={DEPTH}, median of {args.repeats}")
+    header = (
+        f"{'dtype':>8} {'width':>6} {'MLP ms/step':>12} {'ours ms/step':>13} "
+        f"{'ratio':>6} {'ours GFLOP/s':>13} {'matmul GFLOP/s':>15} {'fraction':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for dtype in (np.float64, np.float32):
+        X, y = X64.astype(dtype), y64.astype(dtype)
+        for m in args.widths:
+            short, long = (2, 12) if m >= 1024 else (5, 55)
+
+            def ours(steps, m=m):
+                return GDNetworkRegressor(
+                    width=m, depth=DEPTH, learning_rate=1e-3, max_iter=steps, random_state=0
+                )
+
+            def mlp(steps, m=m):
+                return MLPRegressor(
+                    hidden_layer_sizes=(m,) * DEPTH,
+                    solver="sgd",
+                    batch_size=N_SAMPLES,
+                    momentum=0.0,
+                    alpha=0.0,
+                    learning_rate_init=1e-3,
+                    max_iter=steps,
+                    shuffle=False,
+                    early_stopping=False,
+                    tol=0.0,
+                    n_iter_no_change=10**9,
+                    random_state=0,
+                )
+
+            t_ours = per_step(ours, X, y, short, long, args.repeats)
+            t_mlp = per_step(mlp, X, y, short, long, args.repeats)
+            ours_gf = step_flops(N_SAMPLES, N_FEATURES, m) / t_ours / 1e9
+            peak = matmul_gflops(N_SAMPLES, m, dtype, args.repeats)
+            print(
+                f"{np.dtype(dtype).name:>8} {m:>6} {1e3 * t_mlp:>12.3f} {1e3 * t_ours:>13.3f} "
+                f"{t_mlp / t_ours:>6.2f} {ours_gf:>13.1f} {peak:>15.1f} {ours_gf / peak:>9.2f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
