@@ -1,0 +1,581 @@
+"""Infinite-width kernels of the network family: the NNGP and the NTK.
+
+This module is DESIGN.md section 3, line by line. For inputs ``x, x'`` of
+dimension ``d``, with ``E1 = E[phi(u) phi(v)]`` and ``E0 = E[phi'(u) phi'(v)]``
+for ``(u, v) ~ N(0, [[K^l(x,x), K^l(x,x')], [K^l(x,x'), K^l(x',x')]])``
+(the dual maps of the activation table, :mod:`sklearn_gdnet._activations`)::
+
+    K^1     = sigma_w^2 x.x'/d + sigma_b^2
+    T^1     = [W1 trained] sigma_w^2 x.x'/d + [b1 trained] sigma_b^2
+    K^{l+1} = sigma_w^2 E1 + sigma_b^2
+    T^{l+1} = [W{l+1} trained] sigma_w^2 E1 + [b{l+1} trained] sigma_b^2
+              + sigma_w^2 E0 T^l                                   l = 1..L
+    NNGP = K^{L+1},  NTK = T^{L+1}
+
+``[g trained]`` is 1 when parameter group ``g`` is trained (see
+``trainable``), so with only the output layer trained the NTK is the NNGP.
+
+The matrices are computed in square tiles (memory: the outputs plus a few
+tiles per thread), only on and above the diagonal when ``Y is X``, and the
+tiles are spread over threads (the ufuncs release the GIL), so large inputs
+use every core. The diagonal is computed by the same recursion on the
+diagonal alone and written into the matrix, so ``diag(X)`` and ``K(X)``
+agree exactly. Inputs of any float dtype are computed in float64.
+
+Parametrization: the NNGP is the same under the NTK and the standard
+parametrization (same function at initialization), so :class:`NNGP` accepts
+both. Under the standard parametrization the tangent kernel grows linearly
+with the width and has no width-independent limit for a fixed learning rate,
+so :class:`NTK` rejects ``parametrization="standard"``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
+
+from ._activations import ACTIVATIONS, GaussHermiteDual, gauss_hermite_nodes_for, get_activation
+from ._network import resolve_trainable
+
+__all__ = ["NNGP", "NTK", "nngp_ntk"]
+
+#: Tile edge for closed-form dual maps; quadrature duals use smaller tiles (their
+#: temporaries carry one axis of quadrature nodes).
+TILE = 128  # 128 x 128 doubles = 128 KiB: a tile's temporaries stay in L2
+TILE_QUADRATURE = 48
+#: Below this many kernel entries, threads cost more than they save.
+PARALLEL_MIN_ENTRIES = 250_000
+
+
+@dataclass(frozen=True)
+class _Recursion:
+    """The constants of the recursion: scales, dual map and [g trained] flags."""
+
+    depth: int
+    dual: object
+    sw2: float  # sigma_w^2
+    sb2: float  # sigma_b^2
+    w_trained: tuple  # [W_l trained], l = 1..L+1
+    b_trained: tuple  # [b_l trained], l = 1..L+1
+
+    @classmethod
+    def build(cls, depth, activation, weight_std, bias_std, trainable="all"):
+        groups = resolve_trainable(trainable, depth)
+        layers = range(1, depth + 2)
+        return cls(
+            depth=int(depth),
+            dual=get_activation(activation).dual,
+            sw2=float(weight_std) ** 2,
+            sb2=float(bias_std) ** 2,
+            w_trained=tuple(f"W{l}" in groups for l in layers),
+            b_trained=tuple(f"b{l}" in groups for l in layers),
+        )
+
+
+def _diagonal(rec, sq_norms):
+    """K^l(x, x) for l = 1..L+1 and T^{L+1}(x, x): the recursion on the diagonal.
+
+    Each dual map gets ``q11 = q22 = q12 = K^l(x, x)``, so the closed forms
+    give their exact diagonal values (for ReLU, ``E1 = q / 2``, ``E0 = 1/2``).
+    """
+    K = rec.sw2 * sq_norms + rec.sb2
+    T = rec.w_trained[0] * rec.sw2 * sq_norms + rec.b_trained[0] * rec.sb2
+    qs = [K]
+    for l in range(1, rec.depth + 1):
+        E1, E0 = rec.dual(K, K, K)
+        T = rec.w_trained[l] * rec.sw2 * E1 + rec.b_trained[l] * rec.sb2 + rec.sw2 * E0 * T
+        K = rec.sw2 * E1 + rec.sb2
+        qs.append(K)
+    return qs, T
+
+
+def _tile(rec, G, qx, qy, want_T, on_diagonal):
+    """K^{L+1} and T^{L+1} on one tile, from ``G = x.x'/d``; in place on ``G``.
+
+    ``qx``, ``qy``: the per-layer diagonals of the tile's rows and columns.
+    """
+    K = G
+    T = None
+    if want_T:  # T^1 from x.x'/d before K^1 overwrites it
+        w1, b1 = rec.w_trained[0], rec.b_trained[0]
+        T = G * (rec.sw2 if w1 else 0.0)
+        if b1:
+            T += rec.sb2
+    K *= rec.sw2
+    K += rec.sb2
+    for l in range(1, rec.depth + 1):
+        if on_diagonal:
+            np.fill_diagonal(K, qx[l - 1])
+        E1, E0 = rec.dual(qx[l - 1][:, None], qy[l - 1][None, :], K)
+        if want_T:
+            T *= E0
+            T *= rec.sw2
+            if rec.w_trained[l]:
+                T += rec.sw2 * E1
+            if rec.b_trained[l]:
+                T += rec.sb2
+        E1 *= rec.sw2
+        E1 += rec.sb2
+        K = E1
+    return K, T
+
+
+def _tile_with_gradient(rec, G, qx, qy, dqx, dqy):
+    """K, T and their derivatives with respect to (log sigma_w, log sigma_b).
+
+    Forward mode: every quantity carries a tangent with a leading axis of 2.
+    d/dlog(sigma) = sigma d/dsigma, so d(sigma_w^2)/dlog(sigma_w) = 2 sigma_w^2.
+    """
+    sw2, sb2 = rec.sw2, rec.sb2
+    d_sw2 = np.array([2.0 * sw2, 0.0])[:, None, None]
+    d_sb2 = np.array([0.0, 2.0 * sb2])[:, None, None]
+    K = sw2 * G + sb2
+    dK = d_sw2 * G + d_sb2
+    T = rec.w_trained[0] * sw2 * G + rec.b_trained[0] * sb2
+    dT = rec.w_trained[0] * d_sw2 * G + rec.b_trained[0] * d_sb2
+    for l in range(1, rec.depth + 1):
+        q11, q22 = qx[l - 1][:, None], qy[l - 1][None, :]
+        tangents = (dqx[l - 1][:, :, None], dqy[l - 1][:, None, :], dK)
+        E1, E0, dE1, dE0 = rec.dual(q11, q22, K, tangents=tangents)
+        wl, bl = rec.w_trained[l], rec.b_trained[l]
+        dT = wl * (d_sw2 * E1 + sw2 * dE1) + bl * d_sb2 + d_sw2 * E0 * T + sw2 * (dE0 * T + E0 * dT)
+        T = wl * sw2 * E1 + bl * sb2 + sw2 * E0 * T
+        dK = d_sw2 * E1 + sw2 * dE1 + d_sb2
+        K = sw2 * E1 + sb2
+    return K, T, dK, dT
+
+
+def _diagonal_with_gradient(rec, sq_norms):
+    """Per-layer diagonals and their tangents, shape (2, n), for the gradient."""
+    d_sw2 = np.array([2.0 * rec.sw2, 0.0])[:, None]
+    d_sb2 = np.array([0.0, 2.0 * rec.sb2])[:, None]
+    K = rec.sw2 * sq_norms + rec.sb2
+    dK = d_sw2 * sq_norms + d_sb2
+    qs, dqs = [K], [dK]
+    for _ in range(1, rec.depth + 1):
+        E1, _E0, dE1, _dE0 = rec.dual(K, K, K, tangents=(dK, dK, dK))
+        dK = d_sw2 * E1 + rec.sw2 * dE1 + d_sb2
+        K = rec.sw2 * E1 + rec.sb2
+        qs.append(K)
+        dqs.append(dK)
+    return qs, dqs
+
+
+def _fix_quadrature(rec, *diagonals):
+    # One Gauss-Hermite rule for the whole matrix, sized by its largest variance,
+    # so that every entry (and the diagonal) comes from the same formula.
+    if not isinstance(rec.dual, GaussHermiteDual) or rec.dual.n_nodes is not None:
+        return rec
+    q_max = max(float(np.max(q, initial=0.0)) for qs in diagonals for q in qs[:-1])
+    n_nodes = gauss_hermite_nodes_for(q_max)
+    return _Recursion(
+        rec.depth, rec.dual.with_nodes(n_nodes), rec.sw2, rec.sb2, rec.w_trained, rec.b_trained
+    )
+
+
+def _n_threads(n_jobs, n_entries):
+    if n_jobs is not None:
+        return max(1, os.cpu_count() + 1 + n_jobs if n_jobs < 0 else n_jobs)
+    return (os.cpu_count() or 1) if n_entries >= PARALLEL_MIN_ENTRIES else 1
+
+
+def _as_float64(X):
+    return np.ascontiguousarray(X, dtype=np.float64)
+
+
+def _kernel_matrices(rec, X, Y=None, *, want_K=True, want_T=True, n_jobs=None):
+    """NNGP and/or NTK matrices of ``X`` against ``Y`` (``Y=None``: against ``X``).
+
+    Returns ``(K, T)`` with ``None`` for what was not asked for.
+    """
+    X = _as_float64(X)
+    symmetric = Y is None
+    Y = X if symmetric else _as_float64(Y)
+    d = X.shape[1]
+    qx, tx = _diagonal(rec, np.einsum("ij,ij->i", X, X) / d)
+    qy, ty = (qx, tx) if symmetric else _diagonal(rec, np.einsum("ij,ij->i", Y, Y) / d)
+    rec = _fix_quadrature(rec, qx, qy)
+    n_x, n_y = X.shape[0], Y.shape[0]
+    K_out = np.empty((n_x, n_y)) if want_K else None
+    T_out = np.empty((n_x, n_y)) if want_T else None
+    # The recursion needs K even when only T is returned; T needs nothing more.
+    edge = TILE_QUADRATURE if isinstance(rec.dual, GaussHermiteDual) else TILE
+    tiles = [(i, j) for i in range(0, n_x, edge) for j in range(i if symmetric else 0, n_y, edge)]
+
+    def work(i, j):
+        si, sj = slice(i, min(i + edge, n_x)), slice(j, min(j + edge, n_y))
+        G = X[si] @ Y[sj].T
+        G *= 1.0 / d
+        on_diag = symmetric and i == j
+        K, T = _tile(rec, G, [q[si] for q in qx], [q[sj] for q in qy], want_T, on_diag)
+        for out, tile, diag in ((K_out, K, qx[-1]), (T_out, T, tx)):
+            if out is None:
+                continue
+            if on_diag:
+                if isinstance(rec.dual, GaussHermiteDual):  # the rule is not symmetric
+                    tile = 0.5 * (tile + tile.T)
+                np.fill_diagonal(tile, diag[si])
+            out[si, sj] = tile
+            if symmetric and i != j:
+                out[sj, si] = tile.T
+
+    n_threads = _n_threads(n_jobs, n_x * n_y)
+    if n_threads == 1 or len(tiles) == 1:
+        for i, j in tiles:
+            work(i, j)
+    else:
+        Parallel(n_jobs=n_threads, backend="threading")(delayed(work)(i, j) for i, j in tiles)
+    return K_out, T_out
+
+
+def _kernel_diagonals(rec, X):
+    X = _as_float64(X)
+    qs, T = _diagonal(rec, np.einsum("ij,ij->i", X, X) / X.shape[1])
+    return qs[-1], T
+
+
+def _kernel_gradients(rec, X):
+    """K, T and dK, dT (last axis: log sigma_w, log sigma_b) on ``X`` x ``X``."""
+    X = _as_float64(X)
+    d = X.shape[1]
+    qs, dqs = _diagonal_with_gradient(rec, np.einsum("ij,ij->i", X, X) / d)
+    rec = _fix_quadrature(rec, qs)
+    K, T, dK, dT = _tile_with_gradient(rec, X @ X.T / d, qs, qs, dqs, dqs)
+    return K, T, np.moveaxis(dK, 0, -1), np.moveaxis(dT, 0, -1)
+
+
+def nngp_ntk(
+    X,
+    Y=None,
+    *,
+    depth: int = 2,
+    activation: str = "relu",
+    weight_std: float = 1.0,
+    bias_std: float = 0.1,
+    trainable="all",
+    n_jobs: int | None = None,
+):
+    """NNGP and NTK matrices of the network family, in one pass of the recursion.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples_X, n_features)
+        Inputs.
+    Y : array-like of shape (n_samples_Y, n_features), default=None
+        Second inputs; ``None`` means ``X`` (then only the upper triangle is
+        computed and mirrored).
+    depth : int, default=2
+        Number of hidden layers ``L``.
+    activation : str, default="relu"
+        A key of the activation table.
+    weight_std, bias_std : float, default=1.0, 0.1
+        ``sigma_w`` and ``sigma_b``.
+    trainable : str or tuple of str, default="all"
+        The trained parameter groups, as for ``GDNetworkRegressor``.
+    n_jobs : int, default=None
+        Threads over tiles; ``None`` uses every core for inputs of at least
+        ``PARALLEL_MIN_ENTRIES`` kernel entries and one thread below.
+
+    Returns
+    -------
+    nngp : ndarray of shape (n_samples_X, n_samples_Y)
+        ``K^{L+1}``.
+    ntk : ndarray of shape (n_samples_X, n_samples_Y)
+        ``T^{L+1}``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_gdnet.kernels import nngp_ntk
+    >>> X = np.array([[1.0, 1.0], [1.0, -1.0]])  # |x|^2 = d
+    >>> K, T = nngp_ntk(X, depth=3, weight_std=np.sqrt(2), bias_std=0.0)
+    >>> float(K[0, 0]), float(T[0, 0])  # 2 and 2 (L + 1)
+    (2.0, 8.0)
+    """
+    rec = _Recursion.build(depth, activation, weight_std, bias_std, trainable)
+    return _kernel_matrices(rec, X, Y, n_jobs=n_jobs)
+
+
+class _NetworkKernel(Kernel):
+    """Shared machinery of :class:`NNGP` and :class:`NTK`."""
+
+    _returns = None  # "K" or "T"
+
+    @property
+    def hyperparameter_weight_std(self):
+        return Hyperparameter("weight_std", "numeric", self.weight_std_bounds)
+
+    @property
+    def hyperparameter_bias_std(self):
+        return Hyperparameter("bias_std", "numeric", self.bias_std_bounds)
+
+    def _recursion(self):
+        if self.activation not in ACTIVATIONS:
+            get_activation(self.activation)  # raises the table's error
+        if self.parametrization not in ("ntk", "standard"):
+            raise ValueError(
+                f"parametrization must be 'ntk' or 'standard', got {self.parametrization!r}."
+            )
+        trainable = getattr(self, "trainable", "all")
+        return _Recursion.build(
+            self.depth, self.activation, self.weight_std, self.bias_std, trainable
+        )
+
+    def __call__(self, X, Y=None, eval_gradient=False):
+        """Return the kernel k(X, Y) and optionally its gradient.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples_X, n_features)
+            Left argument of the returned kernel k(X, Y).
+        Y : ndarray of shape (n_samples_Y, n_features), default=None
+            Right argument of the returned kernel k(X, Y). If None, k(X, X)
+            is evaluated instead.
+        eval_gradient : bool, default=False
+            Whether to return the gradient with respect to the log of the
+            non-fixed hyperparameters (``weight_std``, ``bias_std``). Only
+            supported when Y is None.
+
+        Returns
+        -------
+        K : ndarray of shape (n_samples_X, n_samples_Y)
+            Kernel k(X, Y).
+        K_gradient : ndarray of shape (n_samples_X, n_samples_X, n_dims), optional
+            The gradient of k(X, X) with respect to the log of the non-fixed
+            hyperparameters; only returned when ``eval_gradient`` is True.
+        """
+        rec = self._recursion()
+        X = np.atleast_2d(X)
+        if eval_gradient:
+            if Y is not None:
+                raise ValueError("Gradient can only be evaluated when Y is None.")
+            K, T, dK, dT = _kernel_gradients(rec, X)
+            free = [
+                not self.hyperparameter_weight_std.fixed,
+                not self.hyperparameter_bias_std.fixed,
+            ]
+            if self._returns == "K":
+                return K, dK[:, :, free]
+            return T, dT[:, :, free]
+        want_T = self._returns == "T"
+        K, T = _kernel_matrices(rec, X, Y, want_K=not want_T, want_T=want_T, n_jobs=self.n_jobs)
+        return T if want_T else K
+
+    def diag(self, X):
+        """Returns the diagonal of the kernel k(X, X), computed exactly.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples_X, n_features)
+            Left argument of the returned kernel k(X, X).
+
+        Returns
+        -------
+        K_diag : ndarray of shape (n_samples_X,)
+            Diagonal of kernel k(X, X).
+        """
+        K, T = _kernel_diagonals(self._recursion(), np.atleast_2d(X))
+        return T if self._returns == "T" else K
+
+    def is_stationary(self):
+        """Returns whether the kernel is stationary: it is not."""
+        return False
+
+    def __repr__(self):
+        return (
+            f"{type(self).__name__}(depth={self.depth}, activation={self.activation!r}, "
+            f"weight_std={self.weight_std:.3g}, bias_std={self.bias_std:.3g})"
+        )
+
+
+class NNGP(_NetworkKernel):
+    """Neural network Gaussian process kernel of the network family.
+
+    The covariance ``K^{L+1}(x, x')`` of the outputs of a randomly initialized
+    network of infinite width (DESIGN.md section 3): a fully connected network
+    with ``depth`` hidden layers, activation ``activation`` and initialization
+    scales ``weight_std`` (``sigma_w``) and ``bias_std`` (``sigma_b``). The
+    hyperparameters ``weight_std`` and ``bias_std`` can be fitted (log scale
+    in ``theta``, as for every scikit-learn kernel) by
+    :class:`~sklearn.gaussian_process.GaussianProcessRegressor`.
+
+    Parameters
+    ----------
+    depth : int, default=2
+        Number of hidden layers ``L``.
+    activation : str, default="relu"
+        "relu", "erf" and "identity" use closed forms; "tanh", "sigmoid",
+        "softplus" and "gelu" use 2-d Gauss-Hermite quadrature (accuracy in
+        :func:`sklearn_gdnet._activations.gauss_hermite_nodes_for`).
+    weight_std : float, default=1.0
+        ``sigma_w``.
+    bias_std : float, default=0.1
+        ``sigma_b``. A hyperparameter with non-fixed bounds must be positive
+        (``theta`` is its logarithm); use ``bias_std_bounds="fixed"`` for 0.
+    parametrization : {"ntk", "standard"}, default="ntk"
+        Both give the same NNGP (the same function at initialization).
+    weight_std_bounds : pair of floats >= 0 or "fixed", default=(1e-2, 1e2)
+        Bounds of ``weight_std``.
+    bias_std_bounds : pair of floats >= 0 or "fixed", default=(1e-5, 1e2)
+        Bounds of ``bias_std``.
+    n_jobs : int, default=None
+        Threads over tiles; ``None`` uses every core on large inputs.
+
+    See Also
+    --------
+    NTK : The neural tangent kernel of the same networks.
+    sklearn_gdnet.NTKRegressor : Training predictions of the infinitely wide network.
+
+    Notes
+    -----
+    With ``E1 = E[phi(u) phi(v)]`` over
+    ``(u, v) ~ N(0, [[K^l(x, x), K^l(x, x')], [K^l(x, x'), K^l(x', x')]])``:
+
+    .. math::
+
+        K^1 = \\sigma_w^2 x \\cdot x' / d + \\sigma_b^2, \\qquad
+        K^{l+1} = \\sigma_w^2 E_1 + \\sigma_b^2 .
+
+    References
+    ----------
+    .. [1] J. Lee et al., "Deep neural networks as Gaussian processes", ICLR 2018.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.gaussian_process import GaussianProcessRegressor
+    >>> from sklearn_gdnet.kernels import NNGP
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(30, 3))
+    >>> y = np.sin(X[:, 0])
+    >>> gp = GaussianProcessRegressor(NNGP(depth=2), alpha=1e-4).fit(X, y)
+    >>> gp.kernel_.weight_std > 0
+    True
+    """
+
+    _returns = "K"
+
+    def __init__(
+        self,
+        depth=2,
+        activation="relu",
+        weight_std=1.0,
+        bias_std=0.1,
+        parametrization="ntk",
+        weight_std_bounds=(1e-2, 1e2),
+        bias_std_bounds=(1e-5, 1e2),
+        n_jobs=None,
+    ):
+        self.depth = depth
+        self.activation = activation
+        self.weight_std = weight_std
+        self.bias_std = bias_std
+        self.parametrization = parametrization
+        self.weight_std_bounds = weight_std_bounds
+        self.bias_std_bounds = bias_std_bounds
+        self.n_jobs = n_jobs
+
+
+class NTK(_NetworkKernel):
+    """Neural tangent kernel of the network family.
+
+    ``T^{L+1}(x, x')`` of DESIGN.md section 3: the limit, as the width grows,
+    of ``sum_g <df(x)/dg, df(x')/dg>`` over the trained parameter groups ``g``
+    of a network in the NTK parametrization, the kernel that governs its
+    gradient-descent training. The hyperparameters ``weight_std`` and
+    ``bias_std`` can be fitted (log scale in ``theta``) by
+    :class:`~sklearn.gaussian_process.GaussianProcessRegressor`.
+
+    Parameters
+    ----------
+    depth : int, default=2
+        Number of hidden layers ``L``.
+    activation : str, default="relu"
+        "relu", "erf" and "identity" use closed forms; "tanh", "sigmoid",
+        "softplus" and "gelu" use 2-d Gauss-Hermite quadrature.
+    weight_std : float, default=1.0
+        ``sigma_w``.
+    bias_std : float, default=0.1
+        ``sigma_b``; use ``bias_std_bounds="fixed"`` for 0.
+    trainable : str or tuple of str, default="all"
+        The trained parameter groups, spelled as for ``GDNetworkRegressor``:
+        "all", "output", "hidden", "penultimate", "hidden_biases", a group
+        name ("W2") or a tuple of group names.
+    parametrization : {"ntk"}, default="ntk"
+        "standard" is rejected: its tangent kernel grows with the width.
+    weight_std_bounds : pair of floats >= 0 or "fixed", default=(1e-2, 1e2)
+        Bounds of ``weight_std``.
+    bias_std_bounds : pair of floats >= 0 or "fixed", default=(1e-5, 1e2)
+        Bounds of ``bias_std``.
+    n_jobs : int, default=None
+        Threads over tiles; ``None`` uses every core on large inputs.
+
+    See Also
+    --------
+    NNGP : The output covariance of the same networks at initialization.
+    sklearn_gdnet.NTKRegressor : Training predictions with this kernel.
+
+    Notes
+    -----
+    With ``E1``, ``E0`` the dual maps of the activation at layer ``l``:
+
+    .. math::
+
+        T^1 = [W_1]\\, \\sigma_w^2 x \\cdot x' / d + [b_1]\\, \\sigma_b^2, \\qquad
+        T^{l+1} = [W_{l+1}]\\, \\sigma_w^2 E_1 + [b_{l+1}]\\, \\sigma_b^2
+                  + \\sigma_w^2 E_0 T^l .
+
+    References
+    ----------
+    .. [1] A. Jacot, F. Gabriel, C. Hongler, "Neural tangent kernel: convergence
+       and generalization in neural networks", NeurIPS 2018.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.kernel_ridge import KernelRidge
+    >>> from sklearn_gdnet.kernels import NTK
+    >>> X = np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0]])
+    >>> kernel = NTK(depth=1, weight_std=np.sqrt(2), bias_std=0.0, bias_std_bounds="fixed")
+    >>> np.diag(kernel(X))  # 2 (L + 1)
+    array([4., 4., 4.])
+    >>> KernelRidge(kernel=kernel, alpha=1e-3).fit(X, [1.0, 0.0, 0.0]).predict(X).round(2)
+    array([1., 0., 0.])
+    """
+
+    _returns = "T"
+
+    def __init__(
+        self,
+        depth=2,
+        activation="relu",
+        weight_std=1.0,
+        bias_std=0.1,
+        trainable="all",
+        parametrization="ntk",
+        weight_std_bounds=(1e-2, 1e2),
+        bias_std_bounds=(1e-5, 1e2),
+        n_jobs=None,
+    ):
+        self.depth = depth
+        self.activation = activation
+        self.weight_std = weight_std
+        self.bias_std = bias_std
+        self.trainable = trainable
+        self.parametrization = parametrization
+        self.weight_std_bounds = weight_std_bounds
+        self.bias_std_bounds = bias_std_bounds
+        self.n_jobs = n_jobs
+
+    def _recursion(self):
+        if self.parametrization == "standard":
+            raise ValueError(
+                "NTK(parametrization='standard') has no infinite-width limit: under the "
+                "standard parametrization the tangent kernel grows linearly with the width. "
+                "Use parametrization='ntk' (the NNGP is the same for both)."
+            )
+        return super()._recursion()
