@@ -281,7 +281,10 @@ def _fit_and_score(estimator, params, X, y, X_eval, y_eval, scorer, fit_params):
     start = time.perf_counter()
     estimator.fit(X, y, **fit_params)
     fit_time = time.perf_counter() - start
-    return -float(scorer(estimator, X_eval, y_eval)), fit_time
+    scores = scorer(estimator, X_eval, y_eval)
+    if isinstance(scores, dict):
+        return {key: -float(value) for key, value in scores.items()}, fit_time
+    return -float(scores), fit_time
 
 
 def width_study(
@@ -327,11 +330,13 @@ def width_study(
     widths : array-like of int
         The widths, ideally increasing and spread geometrically.
 
-    scoring : str or callable
+    scoring : str, callable, list or dict
         A scorer ``scorer(estimator, X, y)`` returning minus an error, such as
         :func:`~sklearn_gdnet.metrics.make_l2_error_scorer` or
         ``"neg_root_mean_squared_error"``; see
-        :func:`sklearn.metrics.check_scoring`.
+        :func:`sklearn.metrics.check_scoring`. A list or dict of scorers
+        (scikit-learn's multi-metric form) scores every fit with each of them
+        and returns one result per scorer.
 
     param_name : str, default="width"
         The width parameter, with the ``step__`` prefix inside a pipeline,
@@ -368,8 +373,9 @@ def width_study(
 
     Returns
     -------
-    result : WidthStudyResult
-        All errors and fit times, with ``rate`` and ``local_rates``.
+    result : WidthStudyResult or dict of str to WidthStudyResult
+        All errors and fit times, with ``rate`` and ``local_rates``; a dict
+        keyed by scorer name for multi-metric ``scoring``.
 
     See Also
     --------
@@ -442,30 +448,39 @@ def width_study(
         )
         for i, j in grid
     )
-    errors = np.empty((widths.shape[0], len(seeds)))
-    fit_times = np.empty_like(errors)
+    errors = {}
+    fit_times = np.empty((widths.shape[0], len(seeds)))
     start = time.perf_counter()
     outputs = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
     for done, ((i, j), (error, fit_time)) in enumerate(zip(grid, outputs), start=1):
-        errors[i, j] = error
+        for key, value in error.items() if isinstance(error, dict) else [(None, error)]:
+            errors.setdefault(key, np.empty_like(fit_times))[i, j] = value
         fit_times[i, j] = fit_time
         if verbose:
+            shown = " ".join(
+                f"{'error' if key is None else key}={value[i, j]:.4g}"
+                for key, value in errors.items()
+            )
             print(
-                f"[width_study] {name} width={widths[i]} seed={seeds[j]} "
-                f"error={error:.4g} fit={fit_time:.2f}s "
-                f"({done}/{len(grid)}, {time.perf_counter() - start:.1f}s)",
+                f"[width_study] {name} width={widths[i]} seed={seeds[j]} {shown} "
+                f"fit={fit_time:.2f}s ({done}/{len(grid)}, "
+                f"{time.perf_counter() - start:.1f}s)",
                 file=sys.stderr,
                 flush=True,
             )
-    return WidthStudyResult(
-        widths=widths.astype(float),
-        seeds=seeds,
-        errors=errors,
-        fit_times=fit_times,
-        param_name=param_name,
-        name=name,
-        confidence_level=confidence_level,
-    )
+    results = {
+        key: WidthStudyResult(
+            widths=widths.astype(float),
+            seeds=seeds,
+            errors=value,
+            fit_times=fit_times.copy(),
+            param_name=param_name,
+            name=name if key is None else f"{name} {key}",
+            confidence_level=confidence_level,
+        )
+        for key, value in errors.items()
+    }
+    return results[None] if None in results else results
 
 
 # --- the plot --------------------------------------------------------------------------

@@ -181,6 +181,22 @@ def test_width_study_with_string_scoring_and_test_set(sphere_data):
     assert result.errors[1, 0] == pytest.approx(rmse)
 
 
+def test_width_study_multimetric_matches_single_metric(sphere_data):
+    X, y, target = sphere_data
+    l2 = make_l2_error_scorer(target)
+    kwargs = dict(widths=[8, 32], seeds=[0, 1])
+    both = width_study(
+        _network(), X, y, scoring={"l2": l2, "rmse": "neg_root_mean_squared_error"}, **kwargs
+    )
+    assert set(both) == {"l2", "rmse"}
+    np.testing.assert_allclose(
+        both["l2"].errors, width_study(_network(), X, y, scoring=l2, **kwargs).errors
+    )
+    rmse = width_study(_network(), X, y, scoring="neg_root_mean_squared_error", **kwargs)
+    np.testing.assert_allclose(both["rmse"].errors, rmse.errors)
+    assert both["l2"].name == "GDNetworkRegressor l2"
+
+
 def test_width_study_verbose_reports_on_stderr(sphere_data, capsys):
     X, y, target = sphere_data
     width_study(
