@@ -21,6 +21,7 @@ The network code, the kernels and the tests all read this one table.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -200,7 +201,7 @@ def _erf_dual(q11, q22, q12, tangents=None):
     q11, q22 = np.asarray(q11), np.asarray(q22)
     p = np.multiply(1.0 + 2.0 * q11, 1.0 + 2.0 * q22)
     d = p - 4.0 * np.square(q12)
-    np.maximum(d, 1.0, out=d)
+    d = np.maximum(d, 1.0)
     e1 = _TWO_OVER_PI * np.arcsin(np.clip(2.0 * q12 / np.sqrt(p), -1.0, 1.0))
     e0 = (2.0 * _TWO_OVER_PI) / np.sqrt(d)
     if tangents is None:
@@ -276,13 +277,16 @@ def gauss_hermite_nodes_for(max_variance: float) -> int:
     return 256
 
 
+@functools.lru_cache(maxsize=8)
 def _hermite_rule(n_nodes):
     # Probabilists' Gauss-Hermite rule for E over N(0, 1), without the nodes whose
     # weight cannot change a double-precision sum.
     z, w = np.polynomial.hermite_e.hermegauss(n_nodes)
     w = w / np.sqrt(2.0 * np.pi)
     keep = w > 1e-17 * w.max()
-    return z[keep], w[keep]
+    z, w = z[keep], w[keep]
+    z.flags.writeable = w.flags.writeable = False  # shared by every call
+    return z, w
 
 
 class GaussHermiteDual:

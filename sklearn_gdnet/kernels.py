@@ -354,13 +354,14 @@ class _NetworkKernel(Kernel):
             if Y is not None:
                 raise ValueError("Gradient can only be evaluated when Y is None.")
             K, T, dK, dT = _kernel_gradients(rec, X)
-            free = [
-                not self.hyperparameter_weight_std.fixed,
-                not self.hyperparameter_bias_std.fixed,
+            # theta lists hyperparameters by name: bias_std, then weight_std
+            order = [
+                i
+                for i, h in ((1, self.hyperparameter_bias_std), (0, self.hyperparameter_weight_std))
+                if not h.fixed
             ]
-            if self._returns == "K":
-                return K, dK[:, :, free]
-            return T, dT[:, :, free]
+            grad = dK if self._returns == "K" else dT
+            return (K if self._returns == "K" else T), grad[:, :, order]
         want_T = self._returns == "T"
         K, T = _kernel_matrices(rec, X, Y, want_K=not want_T, want_T=want_T, n_jobs=self.n_jobs)
         return T if want_T else K
