@@ -320,9 +320,7 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
     def _fit(self, X, y, sample_weight, continuing, n_steps):
         X, y = self._validate_fit_data(X, y, continuing)
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
-        w = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        if w.sum() <= 0:
-            raise ValueError("sample_weight must have a positive sum.")
+        w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         w = w * (w.size / w.sum())
 
         if not continuing:

@@ -183,8 +183,7 @@ def test_empirical_ntk_approaches_the_relu_hand_value(depth):
             bias_std=0.0,
         )
         diag = [
-            np.diag(empirical_ntk(init_params(spec, random_state=s), spec, X))
-            for s in range(4)
+            np.diag(empirical_ntk(init_params(spec, random_state=s), spec, X)) for s in range(4)
         ]
         errors.append(np.sqrt(np.mean((np.asarray(diag) - target) ** 2)) / target)
     # The fluctuations shrink like width^-1/2: 16x the width, about 1/4 the error.
