@@ -3,7 +3,9 @@ infinite-width kernel limit."""
 
 from . import datasets, metrics, model_selection
 from ._gd_network import GDNetworkRegressor
+from ._ntk import NTKRegressor
 from .exceptions import DivergenceWarning
+from .kernels import NNGP, NTK
 from .metrics import make_l2_error_scorer
 from .model_selection import WidthStudyDisplay, width_study
 
@@ -12,6 +14,9 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "DivergenceWarning",
     "GDNetworkRegressor",
+    "NNGP",
+    "NTK",
+    "NTKRegressor",
     "WidthStudyDisplay",
     "datasets",
     "make_l2_error_scorer",

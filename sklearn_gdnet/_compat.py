@@ -5,6 +5,7 @@ this file changes.
 """
 
 from sklearn.base import _fit_context
+from sklearn.utils._chunking import get_chunk_n_rows
 from sklearn.utils._param_validation import (
     HasMethods,
     Integral,
@@ -13,6 +14,7 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_params,
 )
+from sklearn.utils.validation import _check_sample_weight
 
 __all__ = [
     "HasMethods",
@@ -20,6 +22,8 @@ __all__ = [
     "Interval",
     "Real",
     "StrOptions",
+    "_check_sample_weight",
     "_fit_context",
+    "get_chunk_n_rows",
     "validate_params",
 ]

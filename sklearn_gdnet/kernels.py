@@ -293,7 +293,7 @@ def nngp_ntk(
     >>> from sklearn_gdnet.kernels import nngp_ntk
     >>> X = np.array([[1.0, 1.0], [1.0, -1.0]])  # |x|^2 = d
     >>> K, T = nngp_ntk(X, depth=3, weight_std=np.sqrt(2), bias_std=0.0)
-    >>> float(K[0, 0]), float(T[0, 0])  # 2 and 2 (L + 1)
+    >>> round(float(K[0, 0]), 12), round(float(T[0, 0]), 12)  # 2 and 2 (L + 1)
     (2.0, 8.0)
     """
     rec = _Recursion.build(depth, activation, weight_std, bias_std, trainable)
@@ -454,7 +454,8 @@ class NNGP(_NetworkKernel):
     >>> X = rng.normal(size=(30, 3))
     >>> y = np.sin(X[:, 0])
     >>> gp = GaussianProcessRegressor(NNGP(depth=2), alpha=1e-4).fit(X, y)
-    >>> gp.kernel_.weight_std > 0
+    >>> start = NNGP(depth=2).theta  # log(bias_std), log(weight_std)
+    >>> bool(gp.log_marginal_likelihood_value_ > gp.log_marginal_likelihood(start))
     True
     """
 
