@@ -240,6 +240,7 @@ def test_wide_gd_networks_approach_the_kernel_prediction():
             centered = net.predict(X_test) - f0_test + sw_M(T_test) @ f0_train
             diffs.append(centered - target)
         gaps.append(np.sqrt(np.mean(np.square(diffs))))
+    print("central check: RMS gap by width", {w: round(float(g), 5) for w, g in zip(widths, gaps)})
     assert T_train.shape == (20, 20)
     assert gaps[0] > gaps[1] > gaps[2], gaps
     assert gaps[2] < 0.6 * gaps[0], gaps  # ~ width^-1/2 would give 0.25
