@@ -16,6 +16,7 @@ from sklearn.utils.validation import (
 
 from ._activations import ACTIVATIONS
 from ._compat import Integral, Interval, Real, StrOptions, _fit_context
+from ._memory import check_fits_in_memory
 from ._network import (
     NetworkSpec,
     forward,
@@ -323,23 +324,25 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         w = w * (w.size / w.sum())
 
-        if not continuing:
+        if continuing and Y.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {Y.shape[1]} outputs but the network was fitted with {self.n_outputs_}."
+            )
+        spec = self._spec(n_outputs=Y.shape[1])
+        _check_memory(spec, X.shape[0], X.dtype.itemsize)
+        if not continuing:  # prepare everything first: a failure leaves no half state
+            groups = resolve_trainable(self.trainable, self.depth)
+            params = init_params(spec, self.random_state, self.init, X.dtype)
+            step = self._initial_learning_rate(spec, params, groups, X, w, Y.size)
             self._y_ndim = y.ndim
             self.n_outputs_ = Y.shape[1]
-            spec = self._spec()
-            self.trainable_groups_ = resolve_trainable(self.trainable, self.depth)
-            self.params_ = init_params(spec, self.random_state, self.init, X.dtype)
-            self.initial_params_ = {g: self.params_[g].copy() for g in self.trainable_groups_}
-            self.learning_rate_ = self._initial_learning_rate(spec, X, w, Y.size)
+            self.trainable_groups_ = groups
+            self.params_ = params
+            self.initial_params_ = {g: params[g].copy() for g in groups}
+            self.learning_rate_ = step
             self.n_iter_ = 0
             self.loss_curve_ = []
             self._optimizer_state = {}
-        else:
-            if Y.shape[1] != self.n_outputs_:
-                raise ValueError(
-                    f"y has {Y.shape[1]} outputs but the network was fitted with {self.n_outputs_}."
-                )
-            spec = self._spec()
 
         result = train(
             self.params_,
@@ -381,10 +384,10 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         )
         return X, np.ascontiguousarray(y, dtype=X.dtype)
 
-    def _spec(self):
+    def _spec(self, n_outputs=None):
         return NetworkSpec(
             n_features=self.n_features_in_,
-            n_outputs=self.n_outputs_,
+            n_outputs=self.n_outputs_ if n_outputs is None else n_outputs,
             width=self.width,
             depth=self.depth,
             activation=self.activation,
@@ -393,14 +396,14 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
             parametrization=self.parametrization,
         )
 
-    def _initial_learning_rate(self, spec, X, w, n_targets):
+    def _initial_learning_rate(self, spec, params, groups, X, w, n_targets):
         if self.solver == "lbfgs":
             return None
         if self.learning_rate != "auto":
             return float(self.learning_rate)
         if self.solver == "adam":
             return ADAM_DEFAULT_STEP
-        lam = max_ntk_eigenvalue(self.params_, spec, X, w, self.trainable_groups_)
+        lam = max_ntk_eigenvalue(params, spec, X, w, groups)
         return auto_learning_rate(lam, n_targets)
 
     def _report(self, result, n_steps):
@@ -458,6 +461,19 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         tags.input_tags.sparse = True
         tags.target_tags.multi_output = True
         return tags
+
+
+def _check_memory(spec, n_samples, itemsize):
+    # Two workspaces (training and step-size estimate) of pre-activations,
+    # activations and deltas, and five copies of the parameters (current,
+    # previous, initial, two optimizer buffers).
+    per_sample = 3 * spec.width * spec.depth + 3 * spec.n_outputs
+    n_params = sum((fan_in + 1) * fan_out for fan_in, fan_out in spec.layer_dims)
+    check_fits_in_memory(
+        itemsize * (2 * n_samples * per_sample + 5 * n_params),
+        f"Training a width-{spec.width}, depth-{spec.depth} network on {n_samples} samples",
+        "Use fewer samples, a smaller width, or float32 input.",
+    )
 
 
 def _relative_distance(theta, theta0):

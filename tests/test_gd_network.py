@@ -303,3 +303,14 @@ def test_bad_input_gets_clear_errors():
         GDNetworkRegressor().fit(X, y, sample_weight=-np.ones(len(y)))
     with pytest.raises(ValueError, match="NaN"):
         GDNetworkRegressor().fit(np.full_like(X, np.nan), y)
+
+
+def test_a_problem_too_large_for_memory_is_refused_before_allocation(monkeypatch):
+    import sklearn_gdnet._memory as memory
+
+    X, y = data()
+    monkeypatch.setattr(memory, "MEMORY_LIMIT", 10_000)
+    with pytest.raises(MemoryError, match=r"GiB.*smaller width"):
+        GDNetworkRegressor(width=64).fit(X, y)
+    monkeypatch.setattr(memory, "MEMORY_LIMIT", None)
+    GDNetworkRegressor(width=64, max_iter=2).fit(X, y)  # and the estimator still works
