@@ -1,0 +1,182 @@
+"""Sphinx configuration of the sklearn_gdnet documentation.
+
+Build with ``bash doc/build.sh`` (warnings are errors). Set
+``SKLEARN_GDNET_EXAMPLES_QUICK=1`` to run the gallery with fewer widths and
+seeds, as CI does.
+"""
+
+import os
+import re
+import warnings
+from datetime import date
+
+import sklearn_gdnet
+
+project = "sklearn_gdnet"
+author = "The sklearn_gdnet developers"
+copyright = f"{date.today().year}, {author}"
+release = sklearn_gdnet.__version__
+version = ".".join(release.split(".")[:2])
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+]
+
+templates_path = ["_templates"]
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "sg_execution_times.rst"]
+root_doc = "index"
+default_role = "code"
+
+# -- autodoc / autosummary / numpydoc -----------------------------------------------------
+
+autosummary_generate = True
+autodoc_default_options = {"members": True, "inherited-members": False}
+# numpydoc writes the members table of each class itself; autosummary's table
+# would list every method twice and warn about duplicate objects.
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+# Cross-link parameter types such as "ndarray" only when the other projects'
+# inventories are available (see intersphinx below): numpydoc's default aliases
+# point into numpy's and Python's glossaries.
+numpydoc_xref_param_type = os.environ.get("SKLEARN_GDNET_DOCS_INTERSPHINX", "0") not in ("", "0")
+numpydoc_xref_aliases = {
+    "Axes": "matplotlib.axes.Axes",
+    "Figure": "matplotlib.figure.Figure",
+    "Line2D": "matplotlib.lines.Line2D",
+    "PathCollection": "matplotlib.collections.PathCollection",
+    "RandomState": "numpy.random.RandomState",
+    "RateFit": "sklearn_gdnet.model_selection.RateFit",
+    "WidthStudyResult": "sklearn_gdnet.model_selection.WidthStudyResult",
+    "WidthStudyDisplay": "sklearn_gdnet.WidthStudyDisplay",
+    "SphereHarmonicTarget": "sklearn_gdnet.datasets.SphereHarmonicTarget",
+    "IntervalTarget": "sklearn_gdnet.datasets.IntervalTarget",
+}
+# Words in type descriptions that are not objects to link to.
+numpydoc_xref_ignore = {
+    "of",
+    "or",
+    "and",
+    "shape",
+    "default",
+    "optional",
+    "instance",
+    "object",
+    "pair",
+    "floats",
+    "n_samples",
+    "n_features",
+    "n_outputs",
+    "n_widths",
+    "n_seeds",
+    "n_points",
+    "n_degrees",
+    "n_features_in_",
+    "n_samples_X",
+    "n_samples_Y",
+    "matplotlib",
+    "array-like",
+    "like",
+    "to",
+    "int",
+    "float",
+    "str",
+    "bool",
+    "dict",
+    "list",
+    "tuple",
+    "callable",
+    "ndarray",
+    "None",
+    "sparse",
+    "matrix",
+}
+numpydoc_validation_checks = set()
+
+# Links into other projects' docs need their inventories from the network; CI
+# machines may be offline, and a failed download is a warning (an error under
+# -W). Opt in with SKLEARN_GDNET_DOCS_INTERSPHINX=1.
+if os.environ.get("SKLEARN_GDNET_DOCS_INTERSPHINX", "0") not in ("", "0"):
+    extensions.append("sphinx.ext.intersphinx")
+intersphinx_mapping = {
+    "python": ("https://docs.python.org/3", None),
+    "numpy": ("https://numpy.org/doc/stable/", None),
+    "scipy": ("https://docs.scipy.org/doc/scipy/", None),
+    "sklearn": ("https://scikit-learn.org/stable/", None),
+    "matplotlib": ("https://matplotlib.org/stable/", None),
+}
+
+# -- sphinx-gallery -----------------------------------------------------------------------
+
+QUICK = os.environ.get("SKLEARN_GDNET_EXAMPLES_QUICK", "0") not in ("", "0")
+
+sphinx_gallery_conf = {
+    "examples_dirs": ["../examples"],
+    "gallery_dirs": ["auto_examples"],
+    "filename_pattern": r"/plot_",
+    "within_subsection_order": "FileNameSortKey",
+    "backreferences_dir": "generated/backreferences",
+    "doc_module": ("sklearn_gdnet",),
+    "reference_url": {"sklearn_gdnet": None},
+    "remove_config_comments": True,
+    "matplotlib_animations": False,
+    "image_scrapers": ("matplotlib",),
+    "show_memory": False,
+    "abort_on_example_error": False,
+    "only_warn_on_example_error": False,
+    "min_reported_time": 1,
+    "write_computation_times": True,
+}
+
+# A warning raised while an example runs is printed in its output; make the
+# examples' own noise (joblib in threads, matplotlib's Agg) not count as a
+# warning of the docs build.
+warnings.filterwarnings("ignore", category=UserWarning, message="Matplotlib is currently using agg")
+
+# -- HTML ---------------------------------------------------------------------------------
+
+html_theme = "pydata_sphinx_theme"
+html_title = f"sklearn_gdnet {release}"
+html_static_path = []
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "header_links_before_dropdown": 5,
+}
+html_show_sourcelink = False
+
+
+# -- hooks --------------------------------------------------------------------------------
+
+_TRAILING_UNDERSCORE_SHAPE = re.compile(r"\((n_[a-z_]+_),\)")
+
+
+def _quote_fitted_shapes(app, what, name, obj, options, lines):
+    """Quote shapes such as ``(n_features_in_,)`` in docstrings.
+
+    A word ending in ``_`` is a hyperlink reference in reStructuredText, so an
+    unquoted ``n_features_in_`` in a type is an "unknown target" error.
+    scikit-learn writes it in backticks; this keeps the sources readable either way.
+    """
+    lines[:] = [_TRAILING_UNDERSCORE_SHAPE.sub(r"(``\1``,)", line) for line in lines]
+
+
+def _skip_metadata_requests(app, what, name, obj, skip, options):
+    """Skip the ``set_*_request`` methods scikit-learn generates on every estimator.
+
+    Their docstrings link into scikit-learn's own user guide and glossary,
+    which this documentation cannot resolve without network access.
+    """
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return None
+
+
+def setup(app):
+    # before numpydoc (priority 500) turns the docstring into reStructuredText
+    app.connect("autodoc-process-docstring", _quote_fitted_shapes, priority=400)
+    app.connect("autodoc-skip-member", _skip_metadata_requests)
