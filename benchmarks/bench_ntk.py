@@ -1,0 +1,218 @@
+"""Speed and memory of the NTK / NNGP kernels and of NTKRegressor.
+
+Run from the repository root::
+
+    python benchmarks/bench_ntk.py            # everything (a few minutes)
+    python benchmarks/bench_ntk.py --quick    # n = 1000 only, memory at n = 4000
+
+Three measurements, each against a reference measured in the same run:
+
+1. NNGP + NTK kernel matrices (depth 2, ReLU, d = 10, float64) against a
+   straightforward NumPy implementation of the same recursion (full matrices,
+   arccos of the correlation), written below. Target: >= 2x faster at n = 3000.
+2. NTKRegressor fit + predict against KernelRidge on the same kernel (the kernel
+   object passed to KernelRidge, and precomputed matrices plus the time to
+   compute them). Target: <= 1.1x.
+3. Peak memory of NTKRegressor.fit at n = 10000 (converged with alpha > 0:
+   Cholesky) and of the eigendecomposition path (alpha = 0 or n_steps; at
+   ``--eigh-n``), measured in a subprocess as the growth of the peak resident
+   set size over the resident size just before fit. Target: <= 2.5 n^2 8 bytes.
+
+Times are medians of repeats.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+from sklearn.kernel_ridge import KernelRidge
+
+from sklearn_gdnet import NTK, NTKRegressor
+from sklearn_gdnet.kernels import nngp_ntk
+
+DEPTH, WEIGHT_STD, BIAS_STD, D = 2, 1.0, 0.1, 10
+
+
+def straightforward_nngp_ntk(X, depth=DEPTH, weight_std=WEIGHT_STD, bias_std=BIAS_STD):
+    """The recursion of DESIGN.md section 3 for ReLU, written the obvious way."""
+    sw2, sb2 = weight_std**2, bias_std**2
+    K = sw2 * (X @ X.T) / X.shape[1] + sb2
+    T = K.copy()
+    for _ in range(depth):
+        diag = np.sqrt(np.diag(K))
+        norms = np.outer(diag, diag)
+        theta = np.arccos(np.clip(K / norms, -1.0, 1.0))
+        E1 = norms * (np.sin(theta) + (np.pi - theta) * np.cos(theta)) / (2 * np.pi)
+        E0 = (np.pi - theta) / (2 * np.pi)
+        T = sw2 * E1 + sb2 + sw2 * E0 * T
+        K = sw2 * E1 + sb2
+    return K, T
+
+
+def median_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def data(n, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, D))
+    y = np.sin(X[:, 0]) + 0.1 * rng.normal(size=n)
+    return X, y
+
+
+def bench_kernels(sizes, rows):
+    for n in sizes:
+        X, _ = data(n)
+        K_ref, T_ref = straightforward_nngp_ntk(X)
+        K, T = nngp_ntk(X, depth=DEPTH, weight_std=WEIGHT_STD, bias_std=BIAS_STD)
+        err = max(np.abs(K - K_ref).max(), np.abs(T - T_ref).max())
+        repeats = 7 if n <= 1000 else 5
+        t_ref = median_time(lambda X=X: straightforward_nngp_ntk(X), repeats)
+        t_1 = median_time(lambda X=X: nngp_ntk(X, n_jobs=1), repeats)
+        t_all = median_time(lambda X=X: nngp_ntk(X), repeats)
+        rows.append((f"NNGP+NTK n={n}, 1 thread", t_1, "straightforward NumPy", t_ref, ""))
+        rows.append(
+            (
+                f"NNGP+NTK n={n}, {os.cpu_count()} threads",
+                t_all,
+                "straightforward NumPy",
+                t_ref,
+                f"max |diff| {err:.1e}" + (", target ratio <= 0.5" if n == 3000 else ""),
+            )
+        )
+
+
+def bench_fit_predict(n_train, n_test, rows):
+    X, y = data(n_train)
+    X_test, _ = data(n_test, seed=1)
+    alpha = 1e-3
+    kernel = NTK(depth=DEPTH, weight_std=WEIGHT_STD, bias_std=BIAS_STD)
+
+    def ours():
+        NTKRegressor(depth=DEPTH, alpha=alpha).fit(X, y).predict(X_test)
+
+    def kr_object():
+        KernelRidge(kernel=kernel, alpha=alpha).fit(X, y).predict(X_test)
+
+    def kr_precomputed_with_kernel():
+        KernelRidge(kernel="precomputed", alpha=alpha).fit(kernel(X), y).predict(kernel(X_test, X))
+
+    T, T_test = kernel(X), kernel(X_test, X)
+
+    def kr_precomputed_only():
+        KernelRidge(kernel="precomputed", alpha=alpha).fit(T, y).predict(T_test)
+
+    def ours_steps():
+        NTKRegressor(depth=DEPTH, n_steps=100).fit(X, y).predict(X_test)
+
+    label = f"fit+predict n={n_train}/{n_test}"
+    t_ours = median_time(ours, 5)
+    rows.append(
+        (label, t_ours, "KernelRidge(kernel=NTK())", median_time(kr_object, 5), "target <= 1.1")
+    )
+    rows.append(
+        (
+            label,
+            t_ours,
+            "kernel + KernelRidge(precomputed)",
+            median_time(kr_precomputed_with_kernel, 5),
+            "target <= 1.1",
+        )
+    )
+    rows.append(
+        (
+            label,
+            t_ours,
+            "KernelRidge(precomputed), kernel given",
+            median_time(kr_precomputed_only, 5),
+            "solver only; no kernel",
+        )
+    )
+    rows.append(
+        (
+            "fit+predict n_steps=100 (eigh)",
+            median_time(ours_steps, 3),
+            "kernel + KernelRidge(precomputed)",
+            median_time(kr_precomputed_with_kernel, 3),
+            "eigendecomposition vs Cholesky",
+        )
+    )
+
+
+MEMORY_CHILD = r"""
+import json, resource, sys, numpy as np
+from sklearn_gdnet import NTKRegressor
+n, alpha = int(sys.argv[1]), float(sys.argv[2])
+rng = np.random.default_rng(0)
+X = rng.normal(size=(n, 10)); y = np.sin(X[:, 0])
+NTKRegressor(alpha=alpha).fit(X[:200], y[:200])  # warm up BLAS/LAPACK buffers
+with open("/proc/self/statm") as f:
+    before = int(f.read().split()[1]) * resource.getpagesize()
+NTKRegressor(alpha=alpha).fit(X, y)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"before": before, "peak": peak}))
+"""
+
+
+def bench_memory(n, alpha, rows):
+    start = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", MEMORY_CHILD, str(n), str(alpha)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    elapsed = time.perf_counter() - start
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    grown = res["peak"] - res["before"]
+    budget = 2.5 * n * n * 8
+    solver = "Cholesky" if alpha > 0 else "eigh"
+    rows.append(
+        (
+            f"fit peak memory n={n} ({solver}), MiB",
+            grown / 2**20,
+            "2.5 n^2 8 bytes, MiB",
+            budget / 2**20,
+            f"{grown / (n * n * 8):.2f} n^2 8 bytes; fit took {elapsed:.0f} s",
+        )
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes only")
+    parser.add_argument(
+        "--eigh-n",
+        type=int,
+        default=4000,
+        help="n for the memory of the eigendecomposition path (alpha=0 or n_steps); its "
+        "peak is size-independent in units of n^2 8 bytes, and eigh at n = 10000 takes "
+        "many minutes on 2 cores (default: 4000)",
+    )
+    args = parser.parse_args()
+    rows = []
+    bench_kernels([1000] if args.quick else [1000, 3000], rows)
+    bench_fit_predict(1000 if args.quick else 3000, 1000, rows)
+    bench_memory(4000 if args.quick else 10000, 1e-3, rows)
+    bench_memory(min(args.eigh_n, 2000) if args.quick else args.eigh_n, 0.0, rows)
+
+    print(f"numpy {np.__version__}, {os.cpu_count()} cores")
+    header = f"{'measurement':<42} {'ours':>9} {'reference':<40} {'ref':>9} {'ratio':>6}  note"
+    print(header)
+    print("-" * len(header))
+    for name, ours, ref_name, ref, note in rows:
+        print(f"{name:<42} {ours:>9.3f} {ref_name:<40} {ref:>9.3f} {ours / ref:>6.2f}  {note}")
+    print("times in seconds unless marked MiB; ratio = ours / reference")
+
+
+if __name__ == "__main__":
+    main()
