@@ -9,6 +9,7 @@ and joblib backends (``joblib.parallel_config(backend=...)``, dask) apply.
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 from dataclasses import dataclass, field
@@ -486,6 +487,10 @@ def width_study(
 # --- the plot --------------------------------------------------------------------------
 
 
+# dotted, dash-dotted, long-dashed: reference slopes stay apart in print
+_REFERENCE_STYLES = [(0, (1, 2)), (0, (6, 2, 1, 2)), (0, (8, 3))]
+
+
 def _import_pyplot():
     try:
         import matplotlib.pyplot as plt
@@ -610,12 +615,13 @@ class WidthStudyDisplay:
                 alpha=0.7,
             )
         self.reference_lines_ = []
-        for r in reference_slopes:
+        for r, style in zip(reference_slopes, itertools.cycle(_REFERENCE_STYLES)):
             (line,) = ax.plot(
                 self.widths,
                 mean[0] * (self.widths / self.widths[0]) ** (-r),
-                ":",
+                linestyle=style,
                 color="gray",
+                linewidth=1,
                 label=f"width^-{r:g}",
             )
             self.reference_lines_.append(line)
