@@ -124,7 +124,7 @@ def _tile(rec, G, qx, qy, want_T, on_diagonal):
     return K, T
 
 
-def _tile_with_gradient(rec, G, qx, qy, dqx, dqy):
+def _tile_with_gradient(rec, G, qx, qy, dqx, dqy, on_diagonal=False):
     """K, T and their derivatives with respect to (log sigma_w, log sigma_b).
 
     Forward mode: every quantity carries a tangent with a leading axis of 2.
@@ -138,6 +138,10 @@ def _tile_with_gradient(rec, G, qx, qy, dqx, dqy):
     T = rec.w_trained[0] * sw2 * G + rec.b_trained[0] * sb2
     dT = rec.w_trained[0] * d_sw2 * G + rec.b_trained[0] * d_sb2
     for l in range(1, rec.depth + 1):
+        if on_diagonal:  # exact diagonal inputs, as in _tile
+            np.fill_diagonal(K, qx[l - 1])
+            for c in range(2):
+                np.fill_diagonal(dK[c], dqx[l - 1][c])
         q11, q22 = qx[l - 1][:, None], qy[l - 1][None, :]
         tangents = (dqx[l - 1][:, :, None], dqy[l - 1][:, None, :], dK)
         E1, E0, dE1, dE0 = rec.dual(q11, q22, K, tangents=tangents)
@@ -239,13 +243,41 @@ def _kernel_diagonals(rec, X):
 
 
 def _kernel_gradients(rec, X):
-    """K, T and dK, dT (last axis: log sigma_w, log sigma_b) on ``X`` x ``X``."""
+    """K, T and dK, dT (last axis: log sigma_w, log sigma_b) on ``X`` x ``X``.
+
+    Tiled like the values (quadrature temporaries carry an axis of nodes), upper
+    tiles only, mirrored.
+    """
     X = _as_float64(X)
-    d = X.shape[1]
-    qs, dqs = _diagonal_with_gradient(rec, np.einsum("ij,ij->i", X, X) / d)
+    n, d = X.shape
+    sq_norms = np.einsum("ij,ij->i", X, X) / d
+    qs, dqs = _diagonal_with_gradient(rec, sq_norms)
+    T_diag = _diagonal(rec, sq_norms)[1]  # before fixing the rule, as _kernel_matrices does
     rec = _fix_quadrature(rec, qs)
-    K, T, dK, dT = _tile_with_gradient(rec, X @ X.T / d, qs, qs, dqs, dqs)
-    return K, T, np.moveaxis(dK, 0, -1), np.moveaxis(dT, 0, -1)
+    edge = TILE_QUADRATURE if isinstance(rec.dual, GaussHermiteDual) else TILE
+    K, T = np.empty((n, n)), np.empty((n, n))
+    dK, dT = np.empty((n, n, 2)), np.empty((n, n, 2))
+    for i in range(0, n, edge):
+        for j in range(i, n, edge):
+            si, sj = slice(i, min(i + edge, n)), slice(j, min(j + edge, n))
+            tiles = _tile_with_gradient(
+                rec,
+                X[si] @ X[sj].T / d,
+                [q[si] for q in qs],
+                [q[sj] for q in qs],
+                [dq[:, si] for dq in dqs],
+                [dq[:, sj] for dq in dqs],
+                on_diagonal=i == j,
+            )
+            for out, tile in zip((K, T, dK, dT), tiles):
+                tile = np.moveaxis(tile, 0, -1) if tile.ndim == 3 else tile
+                if i == j:  # the quadrature rule is not exactly symmetric
+                    tile = 0.5 * (tile + np.swapaxes(tile, 0, 1))
+                out[si, sj] = tile
+                out[sj, si] = np.swapaxes(tile, 0, 1)
+    np.fill_diagonal(K, qs[-1])
+    np.fill_diagonal(T, T_diag)
+    return K, T, dK, dT
 
 
 def nngp_ntk(

@@ -303,3 +303,14 @@ def test_gaussian_process_fits_the_hyperparameters_by_marginal_likelihood():
     # the gradient GPR follows is ours: it vanishes at the interior optimum
     _, grad = gp.log_marginal_likelihood(gp.kernel_.theta, eval_gradient=True)
     assert np.abs(grad).max() < 1e-2 * len(y)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_gradient_path_returns_the_same_kernel(monkeypatch, activation):
+    monkeypatch.setattr(kernels_module, "TILE", 16)
+    monkeypatch.setattr(kernels_module, "TILE_QUADRATURE", 16)
+    X = np.random.default_rng(12).normal(size=(40, 3))
+    for kernel in (NTK(activation=activation), NNGP(activation=activation)):
+        value, grad = kernel(X, eval_gradient=True)
+        assert_allclose(value, kernel(X), rtol=1e-13, atol=1e-15)
+        assert_allclose(grad, np.swapaxes(grad, 0, 1), rtol=0, atol=0)
