@@ -43,7 +43,7 @@ _DEFAULT_MONTE_CARLO_POINTS = 20000
     prefer_skip_nested_validation=True,
 )
 def integration_rule(domain="interval", n_features=None, n_points=None, random_state=0):
-    """Nodes and weights of the rule used for continuous L2 errors.
+    """Compute the nodes and weights of the rule used for continuous L2 errors.
 
     The weights are positive and sum to one (normalized measure).
 
@@ -173,7 +173,7 @@ def _predict(estimator, X):
 
 
 def l2_norm(function, *, domain=None, n_features=None, n_points=None, random_state=0):
-    """Continuous L2 norm of a function under the normalized measure.
+    """Compute the continuous L2 norm of a function under the normalized measure.
 
     Parameters
     ----------
@@ -221,7 +221,7 @@ def l2_error(
     relative=False,
     random_state=0,
 ):
-    """Continuous L2 error of an estimator against a target function.
+    """Compute the continuous L2 error of an estimator against a target function.
 
     .. math::
 

@@ -38,7 +38,9 @@ __all__ = [
 class RateFit:
     """Least-squares fit of ``error = constant * width^-rate`` in log-log coordinates.
 
-    Attributes
+    Returned by :func:`fit_rate`.
+
+    Parameters
     ----------
     rate : float
         The fitted rate ``r`` (minus the log-log slope); positive when the
@@ -162,7 +164,7 @@ def fit_rate(widths, errors, *, confidence_level=0.95):
 
 
 def local_rates(widths, errors):
-    """Rates between neighbouring widths, from the geometric mean over seeds.
+    """Compute the rates between neighbouring widths from the geometric mean over seeds.
 
     .. math::
 
@@ -200,7 +202,10 @@ def local_rates(widths, errors):
 class WidthStudyResult:
     """Every error of a width study, with its fitted and local rates.
 
-    Attributes
+    Returned by :func:`width_study`; the rates are computed from the errors on
+    access (properties ``rate``, ``local_rates`` and ``mean_errors``).
+
+    Parameters
     ----------
     widths : ndarray of shape (n_widths,)
         The widths.
