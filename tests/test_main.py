@@ -2,6 +2,8 @@ import csv
 import json
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,6 +136,22 @@ def test_help_lists_the_options():
     text = build_parser().format_help()
     for option in ["--target", "--widths", "--seeds", "--steps", "--output", "--plot"]:
         assert option in text
+
+
+@pytest.mark.parametrize("target", ["bump", "step"])
+def test_interval_targets(target, tmp_path, capsys):
+    path = tmp_path / "study.json"
+    captured = _run(capsys, "--target", target, "--no-kernel-ridge", "--output", str(path))
+    assert f"{target} on [-1, 1]" in captured.out
+    payload = json.loads(path.read_text())
+    assert payload["config"]["target"] == target
+    assert payload["ntk_error"] > 0 and len(payload["gd_local_rates"]) == 1
+
+
+def test_console_script_is_declared():
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    scripts = tomllib.loads(pyproject.read_text())["project"]["scripts"]
+    assert scripts["sklearn-gdnet"] == "sklearn_gdnet.__main__:main"
 
 
 def test_module_runs_as_a_subprocess(tmp_path):
