@@ -10,10 +10,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# Headless plotting, and no BLAS oversubscription on small CI machines.
+# Headless plotting, and one BLAS thread: on a shared 2-core machine OpenBLAS threads
+# spin against each other and made the gallery up to 8 times slower.
 export MPLBACKEND=Agg
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
-export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-2}"
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 
 rm -rf _build generated auto_examples
 python -m sphinx -b html -W --keep-going -E -a -j 1 . _build/html "$@"

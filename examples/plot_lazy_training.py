@@ -126,8 +126,9 @@ fig.tight_layout()
 # Both gaps shrink with the width
 # -------------------------------
 # Distance to the NTK prediction (left) and relative distance travelled by
-# the weights of each layer (right), over seeds, with the fitted rates. Lazy
-# training predicts a rate of 1/2 for both.
+# the weights of each layer (right), over seeds, with the fitted rates. The
+# theory bounds both by a constant times :math:`m^{-1/2}` (Lee et al. 2019); the
+# printed rates show how close to that asymptotic rate these widths come.
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 display = WidthStudyDisplay(widths, gap, name="GD network vs NTK").plot(
     ax=axes[0], reference_slopes=(0.5,)

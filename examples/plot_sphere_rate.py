@@ -8,7 +8,7 @@ width grows, and how does it compare with the network's infinite-width limit
 and with kernel ridge? This example runs the width study of the theory
 (Welper, arXiv:2405.11696) on the sphere :math:`S^2`:
 
-* the target has Sobolev smoothness :math:`s = 1`
+* the target has Sobolev smoothness :math:`s = 2`
   (:func:`~sklearn_gdnet.datasets.make_sphere_regression`), so its exact
   continuous :math:`L^2` error can be measured against any estimate
   (:func:`~sklearn_gdnet.metrics.make_l2_error_scorer`);
@@ -16,7 +16,8 @@ and with kernel ridge? This example runs the width study of the theory
   (:class:`~sklearn_gdnet.GDNetworkRegressor`) are trained for a fixed number
   of full-batch gradient-descent steps, over several seeds;
 * the same training of the linearized network of each width
-  (``NTKRegressor(width=m)``, the empirical NTK of one random network);
+  (``NTKRegressor(width=m)``: kernel gradient descent with the empirical NTK
+  of one random network of width :math:`m`, started from the zero function);
 * the infinite-width limit of that training
   (``NTKRegressor(n_steps=k)``) and kernel ridge baselines (with the NTK and
   with an RBF kernel) do not depend on the width and appear as levels.
@@ -44,8 +45,8 @@ QUICK = os.environ.get("SKLEARN_GDNET_EXAMPLES_QUICK", "0") not in ("", "0")
 if QUICK:
     n_samples, widths, seeds, n_steps = 300, [8, 32, 128], [0, 1], 500
 else:
-    n_samples, widths, seeds, n_steps = 800, [8, 16, 32, 64, 128, 256], [0, 1, 2], 2000
-depth, smoothness = 1, 1.0
+    n_samples, widths, seeds, n_steps = 1000, [8, 16, 32, 64, 128, 256], [0, 1, 2], 1000
+depth, smoothness = 1, 2.0
 
 # %%
 # Data: a target of known smoothness on the sphere
@@ -138,7 +139,7 @@ for name, study in studies.items():
 # %%
 # Plot
 # ----
-fig, ax = plt.subplots(figsize=(7, 5))
+fig, ax = plt.subplots(figsize=(9, 5))
 for name, study in studies.items():
     WidthStudyDisplay.from_study(study, ax=ax, name=name, reference_slopes=())
 levels = {
@@ -150,15 +151,26 @@ for (label, level), style in zip(levels.items(), ["-.", ":", "--"]):
     ax.axhline(level, color="gray", ls=style, label=label)
 ax.set_ylabel("continuous L2 error")
 ax.set_title(f"Sobolev smoothness {smoothness:g} on $S^2$, {n_samples} samples")
-ax.legend(fontsize="small")
+ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1))
+fig.tight_layout()
 plt.show()
 
 # %%
 # Reading the plot
 # ----------------
-# The networks' error falls with the width and approaches the level of the
-# infinite-width limit of the same training; the linearized networks approach
-# it too, from their own side. Because the training set is finite, the
-# limit itself has an error, and the width study measures the approach to it:
-# the fitted rate describes these widths and this sample size. Kernel ridge,
-# tuned by cross-validation, is the converged and regularized counterpart.
+# The networks' error falls with the width towards the level of the
+# infinite-width limit of the same training: a single wide network keeps its
+# random initial function, so its level is the root-mean-square error over
+# initializations, slightly above the error of the limit's mean prediction.
+# The linearized networks, started from the zero function, approach the
+# limit's mean from above as well. Because the training set is finite and the
+# number of steps fixed, the limit itself has an error, and the width study
+# measures the approach to it: the fitted rate describes these widths, this
+# sample size and this number of steps, and the local rates show where the
+# fall levels off.
+#
+# Kernel ridge, converged and with a ridge chosen by cross-validation, is far
+# more accurate here than the early-stopped limit: a fixed number of
+# gradient-descent steps fits the directions of small kernel eigenvalues
+# (rough components of the target) last, which is the implicit regularization
+# the theory works with.
