@@ -16,7 +16,7 @@ Three measurements, each against a reference measured in the same run:
 3. Peak memory of NTKRegressor.fit at n = 10000 (converged with alpha > 0:
    Cholesky) and of the eigendecomposition path (alpha = 0 or n_steps; at
    ``--eigh-n``), measured in a subprocess as the growth of the peak resident
-   set size over the resident size just before fit. Target: <= 2.5 n^2 8 bytes.
+   set size (``VmHWM``) over the resident size just before fit. Target: <= 2.5 n^2 8 bytes.
 
 Times are medians of repeats.
 """
@@ -149,17 +149,23 @@ def bench_fit_predict(n_train, n_test, rows):
 
 
 MEMORY_CHILD = r"""
-import json, resource, sys, numpy as np
+import json, sys, numpy as np
 from sklearn_gdnet import NTKRegressor
+
+def status(key):  # bytes; VmHWM is the peak RSS of this process image (reset by exec,
+    # unlike ru_maxrss, which keeps the parent's RSS at fork)
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+
 n, alpha = int(sys.argv[1]), float(sys.argv[2])
 rng = np.random.default_rng(0)
 X = rng.normal(size=(n, 10)); y = np.sin(X[:, 0])
 NTKRegressor(alpha=alpha).fit(X[:200], y[:200])  # warm up BLAS/LAPACK buffers
-with open("/proc/self/statm") as f:
-    before = int(f.read().split()[1]) * resource.getpagesize()
+before, hwm_before = status("VmRSS"), status("VmHWM")
 NTKRegressor(alpha=alpha).fit(X, y)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"before": before, "peak": peak}))
+print(json.dumps({"before": before, "peak": status("VmHWM"), "hwm_before": hwm_before}))
 """
 
 
