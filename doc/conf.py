@@ -2,12 +2,12 @@
 
 Build with ``bash doc/build.sh`` (warnings are errors). Set
 ``SKLEARN_GDNET_EXAMPLES_QUICK=1`` to run the gallery with fewer widths and
-seeds, as CI does.
+seeds, as CI does: every example reads it (sphinx-gallery runs them in this
+process, so they see the environment).
 """
 
 import os
 import re
-import warnings
 from datetime import date
 
 import sklearn_gdnet
@@ -112,8 +112,6 @@ intersphinx_mapping = {
 
 # -- sphinx-gallery -----------------------------------------------------------------------
 
-QUICK = os.environ.get("SKLEARN_GDNET_EXAMPLES_QUICK", "0") not in ("", "0")
-
 sphinx_gallery_conf = {
     "examples_dirs": ["../examples"],
     "gallery_dirs": ["auto_examples"],
@@ -131,11 +129,6 @@ sphinx_gallery_conf = {
     "min_reported_time": 1,
     "write_computation_times": True,
 }
-
-# A warning raised while an example runs is printed in its output; make the
-# examples' own noise (joblib in threads, matplotlib's Agg) not count as a
-# warning of the docs build.
-warnings.filterwarnings("ignore", category=UserWarning, message="Matplotlib is currently using agg")
 
 # -- HTML ---------------------------------------------------------------------------------
 
