@@ -54,12 +54,22 @@ def straightforward_nngp_ntk(X, depth=DEPTH, weight_std=WEIGHT_STD, bias_std=BIA
 
 
 def median_time(fn, repeats):
-    times = []
+    return median_times([fn], repeats)[0]
+
+
+def median_times(fns, repeats):
+    """Medians of ``repeats`` timings of each function, run round-robin.
+
+    Interleaving gives every contender the same share of whatever else runs on
+    the machine (2 shared cores make single timings noisy).
+    """
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        for fn, ts in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - start)
+    return [float(np.median(ts)) for ts in times]
 
 
 def data(n, seed=0):
@@ -75,10 +85,15 @@ def bench_kernels(sizes, rows):
         K_ref, T_ref = straightforward_nngp_ntk(X)
         K, T = nngp_ntk(X, depth=DEPTH, weight_std=WEIGHT_STD, bias_std=BIAS_STD)
         err = max(np.abs(K - K_ref).max(), np.abs(T - T_ref).max())
-        repeats = 7 if n <= 1000 else 5
-        t_ref = median_time(lambda X=X: straightforward_nngp_ntk(X), repeats)
-        t_1 = median_time(lambda X=X: nngp_ntk(X, n_jobs=1), repeats)
-        t_all = median_time(lambda X=X: nngp_ntk(X), repeats)
+        repeats = 9 if n <= 1000 else 7
+        t_ref, t_1, t_all = median_times(
+            [
+                lambda X=X: straightforward_nngp_ntk(X),
+                lambda X=X: nngp_ntk(X, n_jobs=1),
+                lambda X=X: nngp_ntk(X),
+            ],
+            repeats,
+        )
         rows.append((f"NNGP+NTK n={n}, 1 thread", t_1, "straightforward NumPy", t_ref, ""))
         rows.append(
             (
@@ -115,34 +130,27 @@ def bench_fit_predict(n_train, n_test, rows):
         NTKRegressor(depth=DEPTH, n_steps=100).fit(X, y).predict(X_test)
 
     label = f"fit+predict n={n_train}/{n_test}"
-    t_ours = median_time(ours, 5)
-    rows.append(
-        (label, t_ours, "KernelRidge(kernel=NTK())", median_time(kr_object, 5), "target <= 1.1")
+    t_ours, t_obj, t_pre, t_solver = median_times(
+        [ours, kr_object, kr_precomputed_with_kernel, kr_precomputed_only], 7
     )
-    rows.append(
-        (
-            label,
-            t_ours,
-            "kernel + KernelRidge(precomputed)",
-            median_time(kr_precomputed_with_kernel, 5),
-            "target <= 1.1",
-        )
-    )
+    rows.append((label, t_ours, "KernelRidge(kernel=NTK())", t_obj, "target <= 1.1"))
+    rows.append((label, t_ours, "kernel + KernelRidge(precomputed)", t_pre, "target <= 1.1"))
     rows.append(
         (
             label,
             t_ours,
             "KernelRidge(precomputed), kernel given",
-            median_time(kr_precomputed_only, 5),
-            "solver only; no kernel",
+            t_solver,
+            "KR without kernel time",
         )
     )
+    t_steps, t_pre = median_times([ours_steps, kr_precomputed_with_kernel], 3)
     rows.append(
         (
             "fit+predict n_steps=100 (eigh)",
-            median_time(ours_steps, 3),
+            t_steps,
             "kernel + KernelRidge(precomputed)",
-            median_time(kr_precomputed_with_kernel, 3),
+            t_pre,
             "eigendecomposition vs Cholesky",
         )
     )

@@ -356,8 +356,9 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
 
         S = self._kernels(X)[1]
         sw = np.sqrt(w)
-        S *= sw[:, None]  # W^1/2 T W^1/2, in place
-        S *= sw[None, :]
+        if np.any(w != 1.0):
+            S *= sw[:, None]  # W^1/2 T W^1/2, in place
+            S *= sw[None, :]
         n_eff = k * w.sum()
         self.learning_rate_ = None
         self.eigenvalues_ = None

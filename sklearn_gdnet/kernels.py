@@ -111,14 +111,14 @@ def _tile(rec, G, qx, qy, want_T, on_diagonal):
         if on_diagonal:
             np.fill_diagonal(K, qx[l - 1])
         E1, E0 = rec.dual(qx[l - 1][:, None], qy[l - 1][None, :], K)
+        E1 *= rec.sw2  # sigma_w^2 E1, shared by K^{l+1} and T^{l+1}
         if want_T:
             T *= E0
             T *= rec.sw2
             if rec.w_trained[l]:
-                T += rec.sw2 * E1
+                T += E1
             if rec.b_trained[l]:
                 T += rec.sb2
-        E1 *= rec.sw2
         E1 += rec.sb2
         K = E1
     return K, T
