@@ -166,7 +166,8 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
         ``None`` uses the analytic (infinite-width) kernel. An integer uses
         the empirical NTK of one random network of that width, drawn with
         ``random_state`` exactly as ``GDNetworkRegressor`` draws it: the
-        linearized finite network.
+        linearized finite network. ``return_std`` then combines this ``T``
+        with the analytic NNGP ``K``.
     random_state : int, RandomState instance or None, default=None
         Seeds the network of ``width``; unused when ``width=None``.
 
