@@ -5,6 +5,9 @@
 #   SKLEARN_GDNET_EXAMPLES_QUICK=1 bash doc/build.sh   # reduced gallery, as in CI
 #
 # Needs the docs extra: pip install -e ".[docs]". Output: doc/_build/html.
+# Extra arguments go to sphinx-build, e.g. -n (nitpicky) to check every
+# cross-reference; offline, references into scikit-learn and numpy then warn
+# too unless SKLEARN_GDNET_DOCS_INTERSPHINX=1 and the network is reachable.
 # -W turns warnings into errors; --keep-going reports all of them before failing.
 # -E/-a rebuild from scratch so that a warning cannot hide in a cached page.
 set -euo pipefail

@@ -169,7 +169,35 @@ def _skip_metadata_requests(app, what, name, obj, skip, options):
     return None
 
 
+def _resolve_public_alias(app, env, node, contnode):
+    """Resolve ``sklearn_gdnet.NTK`` to where it is documented, ``sklearn_gdnet.kernels.NTK``.
+
+    The package re-exports some names at the top level (and docstrings use
+    both spellings); the API reference documents each object once. A
+    reference that names an object of the package by a path the reference
+    does not document is sent to the one documented object of that name.
+    """
+    if node.get("refdomain") != "py" or node.get("reftype") == "mod":
+        return None
+    target = node["reftarget"]
+    if not target.startswith("sklearn_gdnet.") and "." in target:
+        return None
+    name = target.rsplit(".", 1)[-1]
+    domain = env.get_domain("py")
+    documented = [
+        full
+        for full in domain.objects
+        if full.startswith("sklearn_gdnet.") and full.rsplit(".", 1)[-1] == name
+    ]
+    if len(documented) != 1:
+        return None
+    return domain.resolve_xref(
+        env, node["refdoc"], app.builder, node["reftype"], documented[0], node, contnode
+    )
+
+
 def setup(app):
     # before numpydoc (priority 500) turns the docstring into reStructuredText
     app.connect("autodoc-process-docstring", _quote_fitted_shapes, priority=400)
     app.connect("autodoc-skip-member", _skip_metadata_requests)
+    app.connect("missing-reference", _resolve_public_alias)
