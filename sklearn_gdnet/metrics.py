@@ -53,14 +53,21 @@ def integration_rule(domain="interval", n_features=None, n_points=None, random_s
       0 only; the singularities of the cusp and the step sit at that break, so
       their norms come out to about ``1e-9`` (cusp) and to rounding (step). A
       kink inside a panel (a ReLU breakpoint of an estimate) limits the
-      relative accuracy of a squared error to roughly ``(2 / n_points)^2``.
+      relative accuracy of a squared error to roughly ``(2 / n_points)^2``;
+      measured on width-256 ReLU networks trained on the three 1-d targets,
+      the default error agrees with a 100 times finer rule to ``1e-7``
+      (relative). Computing the nodes costs about a second at
+      ``n_points=10**4`` and grows quadratically beyond.
     * ``domain="sphere"``, ``n_features=2``: ``n_points`` equispaced angles
       (trapezoid rule), exact for trigonometric polynomials of degree
       ``< n_points`` (default 4096).
     * ``domain="sphere"``, ``n_features=3``: product rule, Gauss-Legendre in
       :math:`\\cos\\theta` (``q`` nodes) times ``2 q`` equispaced azimuths, with
       ``q = ceil(sqrt(n_points / 2))``; exact for spherical polynomials of degree
-      ``< 2 q`` (default ``q = 64``, 8192 nodes, exact to degree 127).
+      ``< 2 q`` (default ``q = 64``, 8192 nodes, exact to degree 127). ReLU
+      networks have kinks, so for them the rule is accurate rather than
+      exact: the errors of trained ReLU networks of widths 8 and 256 agree
+      with a 64 times finer rule to about ``3e-5`` (relative).
     * ``domain="sphere"``, ``n_features >= 4``: a fixed seeded sample of
       ``n_points`` uniform points (default 20000), equal weights; the relative
       standard error of a squared error is ``std(e^2) / (mean(e^2) sqrt(n))``,
