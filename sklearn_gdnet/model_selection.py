@@ -433,6 +433,8 @@ def width_study(
             raise ValueError(f"seeds must be integers; got {seeds}.")
     if not (isinstance(confidence_level, Real) and 0 < confidence_level < 1):
         raise ValueError(f"confidence_level must be in (0, 1); got {confidence_level}.")
+    if (X_test is None) != (y_test is None):
+        raise ValueError("Pass both X_test and y_test, or neither.")
     scorer = check_scoring(estimator, scoring=scoring)
     X_eval, y_eval = (X, y) if X_test is None else (X_test, y_test)
     fit_params = {} if fit_params is None else fit_params

@@ -216,6 +216,8 @@ def test_width_study_validates(sphere_data):
         width_study(KernelRidge(), X, y, widths=[1.0], param_name="alpha", scoring=scorer)
     with pytest.raises(ValueError, match="non-empty"):
         width_study(_network(), X, y, widths=[], scoring=scorer)
+    with pytest.raises(ValueError, match="both X_test and y_test"):
+        width_study(_network(), X, y, widths=[8], scoring=scorer, X_test=X)
     with pytest.raises(ValueError, match="seeds must be integers"):
         width_study(_network(), X, y, widths=[8], seeds=[0.5], scoring=scorer)
     # an estimator without a seed runs once per "width" with seeds=None
