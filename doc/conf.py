@@ -116,7 +116,7 @@ sphinx_gallery_conf = {
     "examples_dirs": ["../examples"],
     "gallery_dirs": ["auto_examples"],
     "filename_pattern": r"/plot_",
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "ExampleTitleSortKey",  # the sphere study first
     "backreferences_dir": "generated/backreferences",
     "doc_module": ("sklearn_gdnet",),
     "reference_url": {"sklearn_gdnet": None},

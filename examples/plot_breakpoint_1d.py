@@ -99,6 +99,7 @@ for name in targets:
         name=name,
     )
 
+# sphinx_gallery_thumbnail_number = 2
 fig, ax = plt.subplots(figsize=(7, 5))
 for study in studies.values():
     WidthStudyDisplay.from_study(study, ax=ax, reference_slopes=())
