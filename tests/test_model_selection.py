@@ -6,6 +6,7 @@ import pytest
 from scipy import stats
 from sklearn.base import clone
 from sklearn.kernel_ridge import KernelRidge
+from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -150,6 +151,26 @@ def test_width_study_pipeline_matches_separate_fits(sphere_data):
         "error": result.errors[0, 1],
         "fit_time": result.fit_times[0, 1],
     }
+
+
+def test_l2_scorer_selects_width_in_grid_search(sphere_data):
+    X, y, target = sphere_data
+    scorer = make_l2_error_scorer(target)
+    model = make_pipeline(StandardScaler(), _network().set_params(random_state=0))
+    search = GridSearchCV(model, {"gdnetworkregressor__width": [2, 64]}, scoring=scorer, cv=2)
+    search.fit(X, y)
+    # the continuous error is independent of the fold: each candidate's CV
+    # score is the error of a network fitted on half of the data
+    assert search.cv_results_["mean_test_score"].shape == (2,)
+    assert -search.best_score_ == pytest.approx(
+        min(-search.cv_results_["mean_test_score"]), rel=1e-12
+    )
+    refit = (
+        clone(model)
+        .set_params(gdnetworkregressor__width=search.best_params_["gdnetworkregressor__width"])
+        .fit(X, y)
+    )
+    assert l2_error(search.best_estimator_, target) == pytest.approx(l2_error(refit, target))
 
 
 def test_width_study_parallel_and_backends_agree(sphere_data):
