@@ -379,17 +379,34 @@ def _fmt(value, spec=".4g"):
     return format(value, spec)
 
 
+def _rate(study):
+    """The fitted rate, or None where errors of zero or non-finite errors forbid it."""
+    try:
+        return study.rate
+    except ValueError:
+        return None
+
+
+def _local_rates(study):
+    try:
+        return study.local_rates
+    except ValueError:
+        return np.full(study.widths.shape[0] - 1, np.nan)
+
+
 def format_table(results):
     """The printed report: one row per (estimator, width), then the fitted rate."""
     study = results["study"]
     config = results["config"]
-    local = np.concatenate([[np.nan], study.local_rates])
+    local = np.concatenate([[np.nan], _local_rates(study)])
     header = ["estimator", "width", "error", "min", "max", "local rate"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_errors = study.mean_errors
     rows = [
         ["gd network", str(int(w)), _fmt(e), _fmt(lo), _fmt(hi), _fmt(r, ".3f")]
         for w, e, lo, hi, r in zip(
             study.widths,
-            study.mean_errors,
+            mean_errors,
             study.errors.min(axis=1),
             study.errors.max(axis=1),
             local,
@@ -418,7 +435,8 @@ def format_table(results):
         line(["-" * s for s in sizes]),
         *(line(row) for row in rows),
         "",
-        f"gd network fitted rate (error ~ width^-rate): {study.rate}",
+        "gd network fitted rate (error ~ width^-rate): "
+        + (str(_rate(study)) if _rate(study) is not None else "not available (errors <= 0)"),
     ]
     if results["ntk_error"] is not None:
         lines.append(
@@ -452,6 +470,11 @@ def _records(results):
     return records
 
 
+def _finite_or_none(value):
+    # JSON has no NaN; an undefined interval (two points) is written as null
+    return float(value) if np.isfinite(value) else None
+
+
 def write_output(results, path):
     """Write every error to ``path`` (.csv: one row per fit; .json: all results)."""
     records = _records(results)
@@ -464,23 +487,25 @@ def write_output(results, path):
             writer.writerows(records)
         return
     study = results["study"]
-    rate = study.rate
+    rate = _rate(study)
     payload = {
         "description": results["description"],
         "config": results["config"],
         "learning_rate": results["learning_rate"],
         "target_l2_norm": results["target_l2_norm"],
         "results": records,
-        "gd_rate": {
+        "gd_rate": None
+        if rate is None
+        else {
             "rate": rate.rate,
             "constant": rate.constant,
-            "stderr": None if np.isnan(rate.stderr) else rate.stderr,
-            "confidence_interval": [None if np.isnan(v) else v for v in rate.confidence_interval],
+            "stderr": _finite_or_none(rate.stderr),
+            "confidence_interval": [_finite_or_none(v) for v in rate.confidence_interval],
             "confidence_level": rate.confidence_level,
         },
         "gd_local_rates": [
-            {"from_width": int(a), "to_width": int(b), "rate": float(r)}
-            for a, b, r in zip(study.widths[:-1], study.widths[1:], study.local_rates)
+            {"from_width": int(a), "to_width": int(b), "rate": _finite_or_none(r)}
+            for a, b, r in zip(study.widths[:-1], study.widths[1:], _local_rates(study))
         ],
         "ntk_error": results["ntk_error"],
         "ntk_rms_error": results["ntk_rms_error"],

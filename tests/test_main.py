@@ -167,3 +167,26 @@ def test_module_runs_as_a_subprocess(tmp_path):
     assert "done in" in completed.stderr
     payload = json.loads(path.read_text())
     assert payload["ntk_error"] > 0 and payload["kernel_ridge_error"] > 0
+
+
+def test_report_survives_errors_without_a_rate(tmp_path):
+    from sklearn_gdnet.__main__ import format_table, write_output
+    from sklearn_gdnet.model_selection import WidthStudyResult
+
+    # an exact fit (error 0) has no logarithm: the report says so instead of failing
+    study = WidthStudyResult(np.array([4.0, 8.0]), [0], np.array([[0.1], [0.0]]), np.ones((2, 1)))
+    results = {
+        "study": study,
+        "config": {"n_samples": 3, "steps": 1, "depth": 1},
+        "description": "x",
+        "learning_rate": 1.0,
+        "target_l2_norm": 1.0,
+        "ntk_error": None,
+        "ntk_rms_error": None,
+        "kernel_ridge_error": None,
+        "elapsed_s": 0.0,
+    }
+    assert "not available" in format_table(results)
+    write_output(results, tmp_path / "study.json")
+    payload = json.loads((tmp_path / "study.json").read_text())
+    assert payload["gd_rate"] is None and payload["gd_local_rates"][0]["rate"] is None
