@@ -188,8 +188,14 @@ def _gemm(alpha, A, B, out, beta=0.0):
     ``A`` and ``B`` may be transposed views of C-contiguous arrays; ``out`` is
     C-contiguous. The scaling and accumulation happen inside BLAS, so no
     temporary is made; that is what keeps a gradient-descent step close to the
-    cost of its three matrix products.
+    cost of its three matrix products. A single output column goes to a
+    matrix-vector product, an inner dimension of one to an outer product.
     """
+    if out.shape[1] == 1:
+        _gemv(alpha, A, B[:, 0], out[:, 0], beta)
+        return out
+    if A.shape[1] == 1 and beta == 0.0:
+        return np.multiply(A, alpha * B, out=out)
     # A C-contiguous (p, q) array is the Fortran-contiguous (q, p) transpose:
     # out.T = B.T @ A.T is computed by a Fortran BLAS without copies.
     gemm = blas.sgemm if out.dtype == np.float32 else blas.dgemm
@@ -208,6 +214,16 @@ def _gemm(alpha, A, B, out, beta=0.0):
     if not np.may_share_memory(res, out):  # BLAS worked on a copy: write back
         out[...] = res.T
     return out
+
+
+def _gemv(alpha, A, x, y, beta=0.0):
+    """``y = alpha * A @ x + beta * y`` in place, for a contiguous vector ``y``."""
+    gemv = blas.sgemv if y.dtype == np.float32 else blas.dgemv
+    a_f, trans = (A, 0) if A.flags.f_contiguous else (A.T, 1)
+    res = gemv(alpha, a_f, x, beta=beta, y=y, trans=trans, overwrite_y=1)
+    if not np.may_share_memory(res, y):
+        y[...] = res
+    return y
 
 
 def _matmul(alpha, A, B, out, beta=0.0):
@@ -242,6 +258,7 @@ class Workspace:
         self.zs = [np.empty((n, fo), dtype=dtype) for _, fo in spec.layer_dims[:-1]]
         self.hs = [X] + [np.empty_like(z) for z in self.zs]
         self.deltas = [np.empty((n, fo), dtype=dtype) for _, fo in spec.layer_dims]
+        self.ones = np.ones(n, dtype=dtype)
 
 
 def forward(params, spec: NetworkSpec, X, workspace: Workspace | None = None):
@@ -256,10 +273,12 @@ def forward(params, spec: NetworkSpec, X, workspace: Workspace | None = None):
     L = spec.depth
     for l, (a, c) in enumerate(spec.multipliers, start=1):
         z = ws.zs[l - 1] if l <= L else ws.out
-        _matmul(a, ws.hs[l - 1], params[f"W{l}"], out=z)
-        if c != 0.0:
+        if c != 0.0:  # write the bias, then let BLAS add the product onto it
             b = params[f"b{l}"]
-            z += b if c == 1.0 else c * b
+            np.copyto(z, b if c == 1.0 else c * b)
+            _matmul(a, ws.hs[l - 1], params[f"W{l}"], out=z, beta=1.0)
+        else:
+            _matmul(a, ws.hs[l - 1], params[f"W{l}"], out=z)
         if l <= L:
             act.phi(z, out=ws.hs[l])
     return ws.out
@@ -295,14 +314,8 @@ def gradients(spec: NetworkSpec, ws: Workspace, groups, out, alpha=1.0, beta=0.0
         delta = ws.deltas[l - 1]
         if g[0] == "W":
             _matmul(alpha * a, ws.hs[l - 1].T, delta, out=out[g], beta=beta)
-        else:
-            colsum = delta.sum(axis=0)
-            if beta == 0.0:
-                np.multiply(colsum, alpha * c, out=out[g])
-            else:
-                if beta != 1.0:
-                    out[g] *= beta
-                out[g] += (alpha * c) * colsum
+        else:  # column sums as a matrix-vector product, accumulated in place
+            _gemv(alpha * c, delta.T, ws.ones, out[g], beta=beta)
     return out
 
 
