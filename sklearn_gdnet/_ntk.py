@@ -7,7 +7,6 @@ and hands it to the pure spectral solver below.
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import numpy as np
@@ -26,6 +25,7 @@ from ._compat import (
     _fit_context,
     get_chunk_n_rows,
 )
+from ._memory import check_fits_in_memory
 from ._network import NetworkSpec, empirical_ntk, init_params, resolve_trainable
 from ._optim import auto_learning_rate
 from .exceptions import DivergenceWarning
@@ -33,9 +33,6 @@ from .kernels import _kernel_diagonals, _kernel_matrices, _Recursion
 
 __all__ = ["NTKRegressor"]
 
-#: Upper bound on the memory ``fit`` may use, in bytes; ``None`` means the memory
-#: available to the process now (``MemAvailable`` in ``/proc/meminfo``).
-MEMORY_LIMIT_BYTES: int | None = None
 #: Peak memory of ``fit`` in units of one ``n x n`` float64 matrix: the kernel and
 #: the eigenvectors (the eigensolver works in place on the kernel), plus slack for
 #: the tiles and LAPACK workspace.
@@ -82,33 +79,15 @@ def _posterior_variance(A, K_test_train, k_test_diag, K_train):
     return np.maximum(var, 0.0)
 
 
-def _available_memory():
-    if MEMORY_LIMIT_BYTES is not None:
-        return MEMORY_LIMIT_BYTES
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return np.inf
-
-
 def _check_memory(n_samples, factor=MEMORY_FACTOR):
-    needed = factor * n_samples**2 * 8
-    available = _available_memory()
-    if needed > available:
-        raise MemoryError(
-            f"NTKRegressor needs about {needed / 2**30:.2f} GiB for n_samples={n_samples} "
-            f"({factor:g} matrices of n_samples x n_samples float64), but only "
-            f"{available / 2**30:.2f} GiB are available. Use a low-rank approximation "
-            "instead, e.g. make_pipeline(Nystroem(kernel=sklearn_gdnet.NTK(...), "
-            "n_components=2000), Ridge(alpha=...)), or subsample the training set."
-        )
+    check_fits_in_memory(
+        factor * n_samples**2 * 8,
+        f"NTKRegressor on n_samples={n_samples} ({factor:g} matrices of n_samples x "
+        "n_samples float64)",
+        "Use a low-rank approximation instead, e.g. make_pipeline(Nystroem("
+        "kernel=sklearn_gdnet.NTK(...), n_components=2000), Ridge(alpha=...)), or "
+        "subsample the training set.",
+    )
 
 
 # --- the estimator --------------------------------------------------------------------
@@ -126,9 +105,11 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
     :class:`~sklearn_gdnet.GDNetworkRegressor` with the same ``depth``,
     ``activation``, ``weight_std``, ``bias_std``, ``trainable``,
     ``learning_rate`` and ``max_iter = n_steps``, averaged over its random
-    initialization. Everything goes through one eigendecomposition of the
-    weighted training kernel (a Cholesky factorization in the converged case
-    with ``alpha > 0``, as :class:`~sklearn.kernel_ridge.KernelRidge`).
+    initialization. Finite training goes through one eigendecomposition of
+    the weighted training kernel; the converged case uses a Cholesky
+    factorization, as :class:`~sklearn.kernel_ridge.KernelRidge` does, and
+    falls back to the eigendecomposition when the kernel is numerically
+    singular.
 
     Parameters
     ----------
@@ -334,9 +315,7 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
             self, X, y, multi_output=True, y_numeric=True, dtype=[np.float64, np.float32]
         )
         Y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
-        w = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        if w.sum() <= 0:
-            raise ValueError("sample_weight must have a positive sum.")
+        w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         resolve_trainable(self._tangent_groups(), self.depth)  # clear error early
         n, k = Y.shape
         _check_memory(n)
@@ -364,29 +343,45 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
         self.learning_rate_ = None
         self.eigenvalues_ = None
         self._sqrt_w = sw
-        if self.n_steps is None and self.alpha > 0:
-            self._solve_cholesky(S, Y)
+        if self.n_steps is None:
+            self._solve_cholesky(S, Y, n_eff, n_zero=int(np.sum(w == 0)))
         else:
             self._solve_spectral(S, Y, n_eff, n_zero=int(np.sum(w == 0)))
         return self
 
-    def _solve_cholesky(self, S, Y):
+    def _solve_cholesky(self, S, Y, n_eff, n_zero):
+        """Converged solution by Cholesky, as KernelRidge; eigenvalues if ill-conditioned.
+
+        With ``alpha = 0`` the factorization is accepted only when LAPACK's
+        condition estimate is above ``n * eps``, the same cutoff below which
+        the spectral solver treats eigenvalues as zero; otherwise (and when the
+        factorization fails) the minimum-norm spectral solution is used.
+        """
         sw = self._sqrt_w
         n = S.shape[0]
+        diagonal = S.diagonal().copy()
         S.flat[:: n + 1] += self.alpha
+        # 1-norm of the symmetric matrix, by row blocks to keep memory flat
+        anorm = max(np.abs(S[i : i + 512]).sum(axis=1).max() for i in range(0, n, 512))
         try:
             # S is symmetric: its transpose is the F-ordered array LAPACK works on in place
             factor = linalg.cho_factor(S.T, lower=True, overwrite_a=True, check_finite=False)
+            rcond, _ = linalg.lapack.dpocon(factor[0], anorm, uplo="L")
+            well_posed = self.alpha > 0 or rcond > n * np.finfo(np.float64).eps
         except linalg.LinAlgError:
-            S.flat[:: n + 1] -= self.alpha
-            return self._solve_spectral(S, Y, None, 0)
+            well_posed = False
+        if not well_posed:
+            # The factorization overwrote one triangle and the diagonal of S.T; its
+            # other triangle is intact: restore the diagonal and solve from that one.
+            S.flat[:: n + 1] = diagonal
+            return self._solve_spectral(S, Y, n_eff, n_zero, lower=False)
         self._factor, self._V, self._g = factor, None, None
         self.dual_coef_ = sw[:, None] * linalg.cho_solve(factor, sw[:, None] * Y)
 
-    def _solve_spectral(self, S, Y, n_eff, n_zero):
+    def _solve_spectral(self, S, Y, n_eff, n_zero, lower=True):
         sw = self._sqrt_w
         n = S.shape[0]
-        lam, V = linalg.eigh(S.T, overwrite_a=True, check_finite=False, driver="evr")
+        lam, V = linalg.eigh(S.T, lower=lower, overwrite_a=True, check_finite=False, driver="evr")
         del S
         lam_max = max(lam[-1], 0.0)
         cutoff = n * np.finfo(np.float64).eps * lam_max

@@ -16,7 +16,7 @@ from sklearn.kernel_ridge import KernelRidge
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_gdnet import NNGP, NTK, GDNetworkRegressor, NTKRegressor
-from sklearn_gdnet import _ntk as ntk_module
+from sklearn_gdnet import _memory as memory_module
 from sklearn_gdnet._network import empirical_ntk
 from sklearn_gdnet._ntk import spectral_factor
 
@@ -172,7 +172,7 @@ def test_duplicate_points_warn_and_give_the_minimum_norm_interpolant():
 
 
 def test_memory_guard_refuses_before_allocating(monkeypatch):
-    monkeypatch.setattr(ntk_module, "MEMORY_LIMIT_BYTES", 10**6)
+    monkeypatch.setattr(memory_module, "MEMORY_LIMIT", 10**6)
     X, y, _ = _data(n=400)
     with pytest.raises(MemoryError, match=r"GiB.*Nystroem"):
         NTKRegressor().fit(X, y)
