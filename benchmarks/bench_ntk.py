@@ -13,9 +13,9 @@ Three measurements, each against a reference measured in the same run:
 2. NTKRegressor fit + predict against KernelRidge on the same kernel (the kernel
    object passed to KernelRidge, and precomputed matrices plus the time to
    compute them). Target: <= 1.1x.
-3. Peak memory of NTKRegressor.fit at n = 10000 (converged with alpha > 0:
-   Cholesky) and of the eigendecomposition path (alpha = 0 or n_steps; at
-   ``--eigh-n``), measured in a subprocess as the growth of the peak resident
+3. Peak memory of NTKRegressor.fit at n = 10000 (the default, converged:
+   Cholesky; and with alpha > 0) and of the eigendecomposition path (n_steps;
+   at ``--eigh-n``), measured in a subprocess as the growth of the peak resident
    set size (``VmHWM``) over the resident size just before fit. Target: <= 2.5 n^2 8 bytes.
 
 Times are medians of repeats.
@@ -133,9 +133,13 @@ def bench_fit_predict(n_train, n_test, rows):
     def ours_steps():
         NTKRegressor(depth=DEPTH, n_steps=100).fit(X, y).predict(X_test)
 
+    def kernel_only():  # the training and test kernels, as NTKRegressor computes them
+        kernel(X)
+        kernel(X_test, X)
+
     label = f"fit+predict n={n_train}/{n_test}"
-    t_ours, t_obj, t_pre, t_solver = median_times(
-        [ours, kr_object, kr_precomputed_with_kernel, kr_precomputed_only], 7
+    t_ours, t_obj, t_pre, t_solver, t_kernel = median_times(
+        [ours, kr_object, kr_precomputed_with_kernel, kr_precomputed_only, kernel_only], 7
     )
     rows.append((label, t_ours, "KernelRidge(kernel=NTK())", t_obj, "target <= 1.1"))
     rows.append((label, t_ours, "kernel + KernelRidge(precomputed)", t_pre, "target <= 1.1"))
@@ -146,6 +150,15 @@ def bench_fit_predict(n_train, n_test, rows):
             "KernelRidge(precomputed), kernel given",
             t_solver,
             "KR without kernel time",
+        )
+    )
+    rows.append(
+        (
+            f"{label} minus kernel time",
+            t_ours - t_kernel,
+            "KernelRidge(precomputed), kernel given",
+            t_solver,
+            f"solver alone; kernel time {t_kernel:.3f} s",
         )
     )
     t_steps, t_pre = median_times([ours_steps, kr_precomputed_with_kernel], 3)
@@ -171,20 +184,28 @@ def status(key):  # bytes; VmHWM is the peak RSS of this process image (reset by
             if line.startswith(key + ":"):
                 return int(line.split()[1]) * 1024
 
-n, alpha = int(sys.argv[1]), float(sys.argv[2])
+n, mode = int(sys.argv[1]), sys.argv[2]
+params = {"default": {}, "ridge": {"alpha": 1e-3}, "steps": {"n_steps": 100}}[mode]
 rng = np.random.default_rng(0)
 X = rng.normal(size=(n, 10)); y = np.sin(X[:, 0])
-NTKRegressor(alpha=alpha).fit(X[:200], y[:200])  # warm up BLAS/LAPACK buffers
+NTKRegressor(**params).fit(X[:200], y[:200])  # warm up BLAS/LAPACK buffers
 before, hwm_before = status("VmRSS"), status("VmHWM")
-NTKRegressor(alpha=alpha).fit(X, y)
+NTKRegressor(**params).fit(X, y)
 print(json.dumps({"before": before, "peak": status("VmHWM"), "hwm_before": hwm_before}))
 """
 
 
-def bench_memory(n, alpha, rows):
+MEMORY_MODES = {
+    "default": "NTKRegressor(): converged, Cholesky",
+    "ridge": "alpha=1e-3: Cholesky",
+    "steps": "n_steps=100: eigh",
+}
+
+
+def bench_memory(n, mode, rows):
     start = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-c", MEMORY_CHILD, str(n), str(alpha)],
+        [sys.executable, "-c", MEMORY_CHILD, str(n), mode],
         capture_output=True,
         text=True,
         check=True,
@@ -193,10 +214,9 @@ def bench_memory(n, alpha, rows):
     res = json.loads(out.stdout.strip().splitlines()[-1])
     grown = res["peak"] - res["before"]
     budget = 2.5 * n * n * 8
-    solver = "Cholesky" if alpha > 0 else "eigh"
     rows.append(
         (
-            f"fit peak memory n={n} ({solver}), MiB",
+            f"peak memory n={n}, {MEMORY_MODES[mode]}, MiB",
             grown / 2**20,
             "2.5 n^2 8 bytes, MiB",
             budget / 2**20,
@@ -212,7 +232,7 @@ def main():
         "--eigh-n",
         type=int,
         default=4000,
-        help="n for the memory of the eigendecomposition path (alpha=0 or n_steps); its "
+        help="n for the memory of the eigendecomposition path (n_steps); its "
         "peak is size-independent in units of n^2 8 bytes, and eigh at n = 10000 takes "
         "many minutes on 2 cores (default: 4000)",
     )
@@ -220,8 +240,9 @@ def main():
     rows = []
     bench_kernels([1000] if args.quick else [1000, 3000], rows)
     bench_fit_predict(1000 if args.quick else 3000, 1000, rows)
-    bench_memory(4000 if args.quick else 10000, 1e-3, rows)
-    bench_memory(min(args.eigh_n, 2000) if args.quick else args.eigh_n, 0.0, rows)
+    bench_memory(4000 if args.quick else 10000, "default", rows)
+    bench_memory(4000 if args.quick else 10000, "ridge", rows)
+    bench_memory(min(args.eigh_n, 2000) if args.quick else args.eigh_n, "steps", rows)
 
     print(f"numpy {np.__version__}, {os.cpu_count()} cores")
     header = f"{'measurement':<42} {'ours':>9} {'reference':<40} {'ref':>9} {'ratio':>6}  note"
