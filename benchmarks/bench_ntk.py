@@ -245,11 +245,11 @@ def main():
     bench_memory(min(args.eigh_n, 2000) if args.quick else args.eigh_n, "steps", rows)
 
     print(f"numpy {np.__version__}, {os.cpu_count()} cores")
-    header = f"{'measurement':<42} {'ours':>9} {'reference':<40} {'ref':>9} {'ratio':>6}  note"
+    header = f"{'measurement':<58} {'ours':>9} {'reference':<40} {'ref':>9} {'ratio':>6}  note"
     print(header)
     print("-" * len(header))
     for name, ours, ref_name, ref, note in rows:
-        print(f"{name:<42} {ours:>9.3f} {ref_name:<40} {ref:>9.3f} {ours / ref:>6.2f}  {note}")
+        print(f"{name:<58} {ours:>9.3f} {ref_name:<40} {ref:>9.3f} {ours / ref:>6.2f}  {note}")
     print("times in seconds unless marked MiB; ratio = ours / reference")
 
 
