@@ -4,7 +4,8 @@ Both train the same network (depth 2, same width, ReLU) on the same data by
 full-batch gradient descent: MLPRegressor with ``solver="sgd"``,
 ``batch_size=n``, ``momentum=0``, ``alpha=0``, no early stopping, no
 shuffling. The time per step is the slope between a short and a long run
-(so set-up and initialization cancel), median over repeats.
+(so set-up and initialization cancel), median over repeats; the contenders
+run in turn within each repeat so that the machine's slow spells hit all.
 
 Also printed: our achieved GFLOP/s (the step's matrix-product flops over its
 time) against the GFLOP/s of a plain ``(n, m) @ (m, m)`` product measured in
@@ -42,29 +43,17 @@ def time_fit(make, X, y, steps):
     return time.perf_counter() - start
 
 
-def per_step(make, X, y, short, long, repeats):
-    """Median over repeats of (t(long) - t(short)) / (long - short)."""
-    times = []
-    for _ in range(repeats):
-        t_short = time_fit(make, X, y, short)
-        t_long = time_fit(make, X, y, long)
-        times.append((t_long - t_short) / (long - short))
-    return float(np.median(times))
+def step_time(make, X, y, short, long):
+    """(t(long) - t(short)) / (long - short): set-up and initialization cancel."""
+    return (time_fit(make, X, y, long) - time_fit(make, X, y, short)) / (long - short)
 
 
-def matmul_gflops(n, m, dtype, repeats):
-    rng = np.random.default_rng(0)
-    A = rng.standard_normal((n, m)).astype(dtype)
-    B = rng.standard_normal((m, m)).astype(dtype)
-    out = np.empty((n, m), dtype=dtype)
-    reps = max(3, int(2e9 / (2 * n * m * m)))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(reps):
-            np.matmul(A, B, out=out)
-        times.append((time.perf_counter() - start) / reps)
-    return 2 * n * m * m / float(np.median(times)) / 1e9
+def matmul_time(A, B, out):
+    reps = max(3, int(2e9 / (2 * A.shape[0] * B.shape[0] * B.shape[1])))
+    start = time.perf_counter()
+    for _ in range(reps):
+        np.matmul(A, B, out=out)
+    return (time.perf_counter() - start) / reps
 
 
 def main(argv=None):
@@ -110,10 +99,19 @@ def main(argv=None):
                     random_state=0,
                 )
 
-            t_ours = per_step(ours, X, y, short, long, args.repeats)
-            t_mlp = per_step(mlp, X, y, short, long, args.repeats)
+            rng = np.random.default_rng(0)
+            A = rng.standard_normal((N_SAMPLES, m)).astype(dtype)
+            B = rng.standard_normal((m, m)).astype(dtype)
+            out = np.empty((N_SAMPLES, m), dtype=dtype)
+            # Round robin, so that a slow spell of the machine hits every contender.
+            samples = {"ours": [], "mlp": [], "matmul": []}
+            for _ in range(args.repeats):
+                samples["ours"].append(step_time(ours, X, y, short, long))
+                samples["mlp"].append(step_time(mlp, X, y, short, long))
+                samples["matmul"].append(matmul_time(A, B, out))
+            t_ours, t_mlp, t_mm = (float(np.median(samples[k])) for k in samples)
             ours_gf = step_flops(N_SAMPLES, N_FEATURES, m) / t_ours / 1e9
-            peak = matmul_gflops(N_SAMPLES, m, dtype, args.repeats)
+            peak = 2 * N_SAMPLES * m * m / t_mm / 1e9
             print(
                 f"{np.dtype(dtype).name:>8} {m:>6} {1e3 * t_mlp:>12.3f} {1e3 * t_ours:>13.3f} "
                 f"{t_mlp / t_ours:>6.2f} {ours_gf:>13.1f} {peak:>15.1f} {ours_gf / peak:>9.2f}",

@@ -46,6 +46,9 @@ class Activation:
     dphi: Callable[..., np.ndarray]
     mul_dphi: Callable[[np.ndarray, np.ndarray, np.ndarray], None]
     dual: Callable[..., tuple[np.ndarray, np.ndarray]] | None = None
+    #: ``mul_dphi`` reads only ``h``: the forward pass may overwrite ``z`` with
+    #: ``phi(z)`` and keep one buffer per layer instead of two.
+    derivative_from_output: bool = False
 
 
 # --- phi and phi' --------------------------------------------------------------------
@@ -61,7 +64,7 @@ def _relu_d(z):
 
 
 def _relu_mul(delta, z, h):
-    np.multiply(delta, z > 0, out=delta)
+    np.multiply(delta, h > 0, out=delta)  # relu(z) > 0 exactly where z > 0
 
 
 def _tanh(z, out=None):
@@ -366,13 +369,14 @@ class GaussHermiteDual:
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "relu": Activation("relu", _relu, _relu_d, _relu_mul, _relu_dual),
+    "relu": Activation("relu", _relu, _relu_d, _relu_mul, _relu_dual, True),
     "tanh": Activation(
         "tanh",
         _tanh,
         _tanh_d,
         _tanh_mul,
         GaussHermiteDual(_tanh, _tanh_d, _tanh_d2, _tanh_d3),
+        derivative_from_output=True,
     ),
     "erf": Activation("erf", _erf, _erf_d, _erf_mul, _erf_dual),
     "sigmoid": Activation(
@@ -381,6 +385,7 @@ ACTIVATIONS: dict[str, Activation] = {
         _sigmoid_d,
         _sigmoid_mul,
         GaussHermiteDual(_sigmoid, _sigmoid_d, _sigmoid_d2, _sigmoid_d3),
+        derivative_from_output=True,
     ),
     "softplus": Activation(
         "softplus",
@@ -397,7 +402,7 @@ ACTIVATIONS: dict[str, Activation] = {
         _gelu_mul,
         GaussHermiteDual(_gelu, _gelu_d, _gelu_d2, _gelu_d3),
     ),
-    "identity": Activation("identity", _identity, _identity_d, _identity_mul, _identity_dual),
+    "identity": Activation("identity", _identity, _identity_d, _identity_mul, _identity_dual, True),
 }
 
 

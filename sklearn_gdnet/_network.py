@@ -246,9 +246,11 @@ def _matmul(alpha, A, B, out, beta=0.0):
 class Workspace:
     """Preallocated buffers for repeated passes over one fixed input ``X``.
 
-    ``zs[l]`` and ``hs[l]`` hold the pre-activations and activations of hidden
-    layer ``l`` (``hs[0]`` is the input), ``deltas[l]`` the derivative of the
-    backpropagated quantity with respect to ``z_{l+1}``.
+    ``zs[l]`` and ``hs[l + 1]`` hold the pre-activations and activations of
+    hidden layer ``l + 1`` (``hs[0]`` is the input; for activations whose
+    derivative is read off their output they are one buffer, the activation
+    applied in place), ``deltas[l]`` the derivative of the backpropagated
+    quantity with respect to ``z_{l+1}``.
     """
 
     def __init__(self, spec: NetworkSpec, X, dtype):
@@ -256,7 +258,9 @@ class Workspace:
         self.X = X
         self.out = np.empty((n, spec.n_outputs), dtype=dtype)
         self.zs = [np.empty((n, fo), dtype=dtype) for _, fo in spec.layer_dims[:-1]]
-        self.hs = [X] + [np.empty_like(z) for z in self.zs]
+        # Where phi' can be read off phi(z), the activation overwrites z in place.
+        shared = spec.act.derivative_from_output
+        self.hs = [X] + [z if shared else np.empty_like(z) for z in self.zs]
         self.deltas = [np.empty((n, fo), dtype=dtype) for _, fo in spec.layer_dims]
         self.ones = np.ones(n, dtype=dtype)
 
