@@ -8,14 +8,17 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import gen_batches
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._activations import ACTIVATIONS
-from ._compat import Integral, Interval, Real, StrOptions, _fit_context
+from ._compat import (
+    Integral,
+    Interval,
+    Real,
+    StrOptions,
+    _check_sample_weight,
+    _fit_context,
+)
+from ._family import FAMILY_CONSTRAINTS
 from ._memory import check_fits_in_memory
 from ._network import (
     NetworkSpec,
@@ -208,25 +211,16 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
+        **FAMILY_CONSTRAINTS,
         "width": [Interval(Integral, 1, None, closed="left")],
-        "depth": [Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions(set(ACTIVATIONS))],
-        "weight_std": [Interval(Real, 0, None, closed="neither")],
-        "bias_std": [Interval(Real, 0, None, closed="left")],
         "parametrization": [StrOptions({"ntk", "standard"})],
-        "trainable": [str, tuple, list],
         "init": [StrOptions({"gaussian", "breakpoint"})],
         "solver": [StrOptions({"gd", "adam", "lbfgs"})],
-        "learning_rate": [
-            StrOptions({"auto"}),
-            Interval(Real, 0, None, closed="neither"),
-        ],
         "momentum": [Interval(Real, 0, 1, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
         "warm_start": ["boolean"],
-        "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
 

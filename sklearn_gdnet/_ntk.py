@@ -15,7 +15,6 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import gen_batches
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._activations import ACTIVATIONS
 from ._compat import (
     Integral,
     Interval,
@@ -25,6 +24,7 @@ from ._compat import (
     _fit_context,
     get_chunk_n_rows,
 )
+from ._family import FAMILY_CONSTRAINTS
 from ._memory import check_fits_in_memory
 from ._network import NetworkSpec, empirical_ntk, init_params, resolve_trainable
 from ._optim import auto_learning_rate
@@ -225,18 +225,12 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "depth": [Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions(set(ACTIVATIONS))],
-        "weight_std": [Interval(Real, 0, None, closed="neither")],
-        "bias_std": [Interval(Real, 0, None, closed="left")],
-        "trainable": [str, tuple, list],
+        **FAMILY_CONSTRAINTS,
         "kernel": [StrOptions({"ntk", "nngp"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "n_steps": [Interval(Integral, 0, None, closed="left"), None],
-        "learning_rate": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "dynamics": [StrOptions({"gd", "flow"})],
         "width": [Interval(Integral, 1, None, closed="left"), None],
-        "random_state": ["random_state"],
     }
 
     def __init__(
