@@ -322,7 +322,9 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(
                 f"y has {Y.shape[1]} outputs but the network was fitted with {self.n_outputs_}."
             )
-        spec = self._spec(n_outputs=Y.shape[1])
+        if continuing:
+            self._check_same_architecture()
+        spec = self._spec(n_outputs=Y.shape[1], architecture=self._architecture_params())
         _check_memory(spec, X.shape[0], X.dtype.itemsize)
         if not continuing:  # prepare everything first: a failure leaves no half state
             groups = resolve_trainable(self.trainable, self.depth)
@@ -337,6 +339,9 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
             self.n_iter_ = 0
             self.loss_curve_ = []
             self._optimizer_state = {}
+            self._architecture = self._architecture_params()
+        elif self.learning_rate != "auto" and self.solver != "lbfgs":
+            self.learning_rate_ = float(self.learning_rate)
 
         result = train(
             self.params_,
@@ -364,6 +369,33 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         self._report(result, n_steps)
         return self
 
+    _ARCHITECTURE = (
+        "width",
+        "depth",
+        "activation",
+        "weight_std",
+        "bias_std",
+        "parametrization",
+        "init",
+        "trainable",
+    )
+
+    def _architecture_params(self):
+        return {name: getattr(self, name) for name in self._ARCHITECTURE}
+
+    def _check_same_architecture(self):
+        changed = [
+            name
+            for name, value in self._architecture_params().items()
+            if value != self._architecture[name]
+        ]
+        if changed:
+            raise ValueError(
+                f"Cannot continue the run: {', '.join(changed)} changed since it started "
+                f"(was {', '.join(f'{n}={self._architecture[n]!r}' for n in changed)}). "
+                "Set warm_start=False, or call fit instead of partial_fit, to start over."
+            )
+
     def _validate_fit_data(self, X, y, continuing):
         dtype = self.params_["W1"].dtype if continuing else [np.float64, np.float32]
         X, y = validate_data(
@@ -378,16 +410,18 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         )
         return X, np.ascontiguousarray(y, dtype=X.dtype)
 
-    def _spec(self, n_outputs=None):
+    def _spec(self, n_outputs=None, architecture=None):
+        """The network: of the current parameters, or of the fitted run by default."""
+        arch = self._architecture if architecture is None else architecture
         return NetworkSpec(
             n_features=self.n_features_in_,
             n_outputs=self.n_outputs_ if n_outputs is None else n_outputs,
-            width=self.width,
-            depth=self.depth,
-            activation=self.activation,
-            weight_std=float(self.weight_std),
-            bias_std=float(self.bias_std),
-            parametrization=self.parametrization,
+            width=arch["width"],
+            depth=arch["depth"],
+            activation=arch["activation"],
+            weight_std=float(arch["weight_std"]),
+            bias_std=float(arch["bias_std"]),
+            parametrization=arch["parametrization"],
         )
 
     def _initial_learning_rate(self, spec, params, groups, X, w, n_targets):

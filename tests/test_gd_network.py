@@ -314,3 +314,15 @@ def test_a_problem_too_large_for_memory_is_refused_before_allocation(monkeypatch
         GDNetworkRegressor(width=64).fit(X, y)
     monkeypatch.setattr(memory, "MEMORY_LIMIT", None)
     GDNetworkRegressor(width=64, max_iter=2).fit(X, y)  # and the estimator still works
+
+
+def test_continuing_a_run_refuses_a_changed_architecture_and_takes_a_new_step_size():
+    X, y = data()
+    net = GDNetworkRegressor(width=16, max_iter=2, warm_start=True, random_state=0).fit(X, y)
+    net.set_params(learning_rate=0.05).fit(X, y)
+    assert net.learning_rate_ == 0.05 and net.n_iter_ == 4
+    with pytest.raises(ValueError, match=r"width changed.*width=16"):
+        net.set_params(width=32).fit(X, y)
+    assert net.predict(X).shape == y.shape  # still the old, usable network
+    net.set_params(warm_start=False).fit(X, y)
+    assert net.params_["W2"].shape == (32, 32)
