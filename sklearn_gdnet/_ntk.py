@@ -456,13 +456,13 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
         if return_std:
             _check_memory(n_train, factor=1.5)
             K_train = self._kernels(self.X_fit_, want_K=True)[0]
+            rec = _Recursion.build(self.depth, self.activation, self.weight_std, self.bias_std)
         row_bytes = 8 * n_train * (4 if return_std else 2)
         chunk = get_chunk_n_rows(row_bytes, max_n_rows=max(X.shape[0], 1))
         for rows in gen_batches(X.shape[0], chunk):
             K, T = self._kernels(X[rows], self.X_fit_, want_K=return_std)
             mean[rows] = T @ self.dual_coef_
             if return_std:
-                rec = _Recursion.build(self.depth, self.activation, self.weight_std, self.bias_std)
                 k_diag = _kernel_diagonals(rec, X[rows])[0]
                 std[rows] = np.sqrt(_posterior_variance(self._apply_M(T), K, k_diag, K_train))
         if self._y_ndim == 1:
