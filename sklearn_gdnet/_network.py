@@ -29,6 +29,11 @@ from sklearn.utils import check_random_state
 
 from ._activations import get_activation
 
+try:  # optional C kernels (setup.py); without them NumPy does the same passes
+    from . import _fused
+except ImportError:  # pragma: no cover - depends on the build
+    _fused = None
+
 __all__ = [
     "NetworkSpec",
     "Workspace",
@@ -263,6 +268,12 @@ class Workspace:
         self.hs = [X] + [z if shared else np.empty_like(z) for z in self.zs]
         self.deltas = [np.empty((n, fo), dtype=dtype) for _, fo in spec.layer_dims]
         self.ones = np.ones(n, dtype=dtype)
+        # ReLU layers with the C kernels: bias and activation in one pass, the
+        # derivative mask applied in one pass that also sums each column of the
+        # delta (the layer's bias gradient), recorded in ``colsums``.
+        self.fused = _fused is not None and spec.act.name == "relu"
+        self.colsums = [np.empty(fo, dtype=dtype) for _, fo in spec.layer_dims[:-1]]
+        self.colsums_ready = [False] * spec.depth
 
 
 def forward(params, spec: NetworkSpec, X, workspace: Workspace | None = None):
@@ -277,6 +288,11 @@ def forward(params, spec: NetworkSpec, X, workspace: Workspace | None = None):
     L = spec.depth
     for l, (a, c) in enumerate(spec.multipliers, start=1):
         z = ws.zs[l - 1] if l <= L else ws.out
+        if l <= L and ws.fused:  # product, then bias and ReLU in one pass
+            _matmul(a, ws.hs[l - 1], params[f"W{l}"], out=z)
+            b = params[f"b{l}"]
+            _fused.relu_bias(z, b if c == 1.0 else (c * b).astype(z.dtype, copy=False))
+            continue
         if c != 0.0:  # write the bias, then let BLAS add the product onto it
             b = params[f"b{l}"]
             np.copyto(z, b if c == 1.0 else c * b)
@@ -297,10 +313,21 @@ def backward(params, spec: NetworkSpec, ws: Workspace, delta_out, lowest=1):
     act = spec.act
     L = spec.depth
     np.copyto(ws.deltas[L], delta_out)
+    ws.colsums_ready = [False] * L
     for l in range(L, lowest - 1, -1):
         a_next = spec.multipliers[l][0]
         d = ws.deltas[l - 1]
-        _gemm(a_next, ws.deltas[l], params[f"W{l + 1}"].T, out=d)
+        W_next = params[f"W{l + 1}"]
+        if ws.fused:
+            if l == L and W_next.shape[1] == 1:  # a single output: a masked outer product
+                w = (a_next * W_next[:, 0]).astype(d.dtype, copy=False)
+                _fused.outer_mask(d, ws.deltas[L][:, 0], w, ws.hs[l], ws.colsums[l - 1])
+            else:
+                _gemm(a_next, ws.deltas[l], W_next.T, out=d)
+                _fused.mask_mul(d, ws.hs[l], ws.colsums[l - 1])
+            ws.colsums_ready[l - 1] = True
+            continue
+        _gemm(a_next, ws.deltas[l], W_next.T, out=d)
         act.mul_dphi(d, ws.zs[l - 1], ws.hs[l])
     return ws.deltas
 
@@ -318,6 +345,14 @@ def gradients(spec: NetworkSpec, ws: Workspace, groups, out, alpha=1.0, beta=0.0
         delta = ws.deltas[l - 1]
         if g[0] == "W":
             _matmul(alpha * a, ws.hs[l - 1].T, delta, out=out[g], beta=beta)
+        elif l <= spec.depth and ws.colsums_ready[l - 1]:  # summed during `backward`
+            colsum = ws.colsums[l - 1]
+            if beta == 0.0:
+                np.multiply(colsum, alpha * c, out=out[g])
+            else:
+                if beta != 1.0:
+                    out[g] *= beta
+                out[g] += (alpha * c) * colsum
         else:  # column sums as a matrix-vector product, accumulated in place
             _gemv(alpha * c, delta.T, ws.ones, out[g], beta=beta)
     return out
