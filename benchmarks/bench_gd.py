@@ -26,6 +26,11 @@ from sklearn.neural_network import MLPRegressor
 from sklearn_gdnet import GDNetworkRegressor
 
 N_SAMPLES, N_FEATURES, DEPTH = 2000, 10, 2
+#: Seconds of rest before each timed run. NumPy (MLPRegressor, the reference
+#: product) and SciPy (our training loop) each bring their own OpenBLAS, whose
+#: worker threads keep spinning for a while after a product; without the pause
+#: the contender that runs next shares the CPUs with the previous one's threads.
+PAUSE = 0.2
 
 
 def step_flops(n, d, m, k=1):
@@ -38,6 +43,7 @@ def step_flops(n, d, m, k=1):
 
 def time_fit(make, X, y, steps):
     est = make(steps)
+    time.sleep(PAUSE)  # let the other contender's idle BLAS threads stop spinning
     start = time.perf_counter()
     est.fit(X, y)
     return time.perf_counter() - start
@@ -50,6 +56,7 @@ def step_time(make, X, y, short, long):
 
 def matmul_time(A, B, out):
     reps = max(3, int(2e9 / (2 * A.shape[0] * B.shape[0] * B.shape[1])))
+    time.sleep(PAUSE)
     start = time.perf_counter()
     for _ in range(reps):
         np.matmul(A, B, out=out)
