@@ -12,7 +12,11 @@ time) against the GFLOP/s of a plain ``(n, m) @ (m, m)`` product measured in
 the same run, i.e. the fraction of the machine's matrix-product throughput
 that a step attains.
 
-Run: ``python benchmarks/bench_gd.py [--repeats 5]``
+``--numpy-only`` times our step without the compiled ReLU kernels of
+``sklearn_gdnet._fused`` (the NumPy code that replaces them where they were
+not built), to show what they contribute.
+
+Run: ``python benchmarks/bench_gd.py [--repeats 5] [--numpy-only]``
 """
 
 import argparse
@@ -23,7 +27,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 
-from sklearn_gdnet import GDNetworkRegressor
+from sklearn_gdnet import GDNetworkRegressor, _network
 
 N_SAMPLES, N_FEATURES, DEPTH = 2000, 10, 2
 #: Seconds of rest before each timed run. NumPy (MLPRegressor, the reference
@@ -67,13 +71,20 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--widths", type=int, nargs="+", default=[64, 256, 1024])
+    parser.add_argument(
+        "--numpy-only", action="store_true", help="do not use the compiled ReLU kernels"
+    )
     args = parser.parse_args(argv)
+    if args.numpy_only:
+        _network._fused = None
     warnings.simplefilter("ignore", ConvergenceWarning)
 
     rng = np.random.default_rng(0)
     X64 = rng.standard_normal((N_SAMPLES, N_FEATURES))
     y64 = np.sin(X64[:, 0]) + 0.1 * rng.standard_normal(N_SAMPLES)
+    kernels = "C kernels" if _network._fused is not None else "NumPy only (no C kernels)"
     print(f"n={N_SAMPLES}, d={N_FEATURES}, depth={DEPTH}, median of {args.repeats}")
+    print(f"ours: {kernels}")
     header = (
         f"{'dtype':>8} {'width':>6} {'MLP ms/step':>12} {'ours ms/step':>13} "
         f"{'ratio':>6} {'ours GFLOP/s':>13} {'matmul GFLOP/s':>15} {'fraction':>9}"
