@@ -1,0 +1,35 @@
+"""The benchmark scripts still run (a tiny configuration; no timing is checked)."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from sklearn_gdnet import _network
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("numpy_only", [False, True])
+def test_bench_gd_prints_its_table(monkeypatch, capsys, numpy_only):
+    bench = load("bench_gd")
+    monkeypatch.setattr(bench, "PAUSE", 0.0)
+    monkeypatch.setattr(_network, "_fused", _network._fused)  # restored after --numpy-only
+    bench.main(["--repeats", "1", "--widths", "8"] + (["--numpy-only"] if numpy_only else []))
+    out = capsys.readouterr().out
+    rows = [
+        line.split()
+        for line in out.splitlines()
+        if line.split()[:2] in (["float64", "8"], ["float32", "8"])
+    ]
+    assert len(rows) == 2
+    for row in rows:
+        assert all(float(v) > 0 for v in row[2:])
+    assert ("NumPy only" in out) == (numpy_only or _network._fused is None)
