@@ -33,3 +33,11 @@ def test_bench_gd_prints_its_table(monkeypatch, capsys, numpy_only):
     for row in rows:
         assert all(float(v) > 0 for v in row[2:])
     assert ("NumPy only" in out) == (numpy_only or _network._fused is None)
+
+
+def test_profile_step_accounts_for_the_step(capsys):
+    load("profile_step").main(["--width", "8", "--steps", "5"])
+    out = capsys.readouterr().out
+    assert "product (2000, 8) @ (8, 8)" in out
+    assert "fit:" in out
+    assert _network._fused is None or "C kernel relu_bias" in out
