@@ -9,6 +9,7 @@ import os
 
 import numpy as np
 import pytest
+from scipy import sparse
 
 from sklearn_gdnet import GDNetworkRegressor, _network
 
@@ -121,6 +122,9 @@ def test_kernels_reject_bad_arrays():
         dict(solver="adam"),
         dict(momentum=0.9),
         dict(depth=3),
+        dict(depth=1),
+        dict(depth=1, trainable="output"),
+        dict(sparse=True),
     ],
 )
 @pytest.mark.parametrize("n_outputs", [1, 3])
@@ -131,6 +135,10 @@ def test_training_with_kernels_matches_numpy(monkeypatch, params, n_outputs):
     if n_outputs > 1:
         y = np.column_stack([y * (j + 1) for j in range(n_outputs)])
     kwargs = dict(width=24, depth=2, learning_rate=0.05, max_iter=40, random_state=0)
+    params = dict(params)  # shared between the parametrized cases: do not mutate
+    if params.pop("sparse", False):
+        X[np.abs(X) < 0.5] = 0.0
+        X = sparse.csr_matrix(X)
     kwargs.update(params)
     with_kernels = GDNetworkRegressor(**kwargs).fit(X, y)
     monkeypatch.setattr(_network, "_fused", None)
