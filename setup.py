@@ -3,7 +3,7 @@
 ``sklearn_gdnet._fused`` holds fused element-wise passes of the ReLU training
 step. It needs only a C compiler and the Python headers; where it cannot be
 built, installation still succeeds and the package uses NumPy for those
-passes (the same results, somewhat slower).
+passes (the same results up to rounding, somewhat slower).
 """
 
 from setuptools import Extension, setup
