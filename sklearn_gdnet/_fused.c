@@ -20,6 +20,13 @@
 #include <string.h>
 
 typedef struct {
+    const char *name;
+    int ndim;     /* required number of dimensions */
+    int writable; /* written by the kernel */
+    int optional; /* may be None */
+} Spec;
+
+typedef struct {
     Py_buffer view;
     int held;
 } Buf;
@@ -34,37 +41,42 @@ static void release(Buf *bufs, int k)
     }
 }
 
-/* Get a C-contiguous float32/float64 buffer of the given number of dims. */
-static int get(PyObject *obj, Buf *buf, int writable, int ndim, const char *name)
+/* Acquire the k arguments as C-contiguous buffers described by ``specs`` (an
+ * optional one may be None and stays unheld). Return 1 for float64, 0 for
+ * float32, -1 with an exception set (the caller releases what was held). */
+static int acquire(const char *func, PyObject **objs, const Spec *specs, Buf *bufs, int k)
 {
-    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(obj, &buf->view, flags) < 0) {
-        return -1;
-    }
-    buf->held = 1;
-    const char *f = buf->view.format;
-    if (f[0] == '<' || f[0] == '=' || f[0] == '@') {
-        f++;
-    }
-    if ((f[0] != 'd' && f[0] != 'f') || f[1] != '\0' || buf->view.ndim != ndim) {
-        PyErr_Format(PyExc_TypeError, "%s: expected a %d-d float32 or float64 array", name, ndim);
-        return -1;
-    }
-    return 0;
-}
-
-static int same_kind(Buf *bufs, int k)
-{
-    char f0 = bufs[0].view.format[strlen(bufs[0].view.format) - 1];
-    for (int i = 1; i < k; i++) {
-        char fi = bufs[i].view.format[strlen(bufs[i].view.format) - 1];
-        if (fi != f0) {
-            PyErr_SetString(PyExc_TypeError, "all arrays must share one dtype");
+    int kind = -1;
+    for (int i = 0; i < k; i++) {
+        if (objs[i] == Py_None && specs[i].optional) {
+            continue;
+        }
+        int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (specs[i].writable ? PyBUF_WRITABLE : 0);
+        if (PyObject_GetBuffer(objs[i], &bufs[i].view, flags) < 0) {
             return -1;
         }
+        bufs[i].held = 1;
+        const char *f = bufs[i].view.format;
+        if (f[0] == '<' || f[0] == '=' || f[0] == '@') {
+            f++;
+        }
+        if ((f[0] != 'd' && f[0] != 'f') || f[1] != '\0' || bufs[i].view.ndim != specs[i].ndim) {
+            PyErr_Format(PyExc_TypeError, "%s: %s must be a %d-d float32 or float64 array", func,
+                         specs[i].name, specs[i].ndim);
+            return -1;
+        }
+        int this_kind = f[0] == 'd';
+        if (kind >= 0 && this_kind != kind) {
+            PyErr_Format(PyExc_TypeError, "%s: all arrays must share one dtype", func);
+            return -1;
+        }
+        kind = this_kind;
     }
-    return f0 == 'd' ? 1 : 0; /* 1: double, 0: float */
+    return kind;
 }
+
+#define BUF(i) (bufs[i].held ? bufs[i].view.buf : NULL)
+#define DIM(i, j) (bufs[i].view.shape[j])
 
 #define DEFINE_KERNELS(T, S)                                                              \
     static void relu_bias_##S(T *restrict z, const T *restrict b, Py_ssize_t n, Py_ssize_t m)             \
@@ -123,28 +135,27 @@ DEFINE_KERNELS(float, f)
 
 static PyObject *py_relu_bias(PyObject *self, PyObject *args)
 {
-    PyObject *oz, *ob;
-    Buf bufs[2] = {{0}};
-    if (!PyArg_ParseTuple(args, "OO:relu_bias", &oz, &ob)) {
+    static const Spec specs[] = {{"z", 2, 1, 0}, {"b", 1, 0, 0}};
+    PyObject *o[2];
+    Buf bufs[2];
+    memset(bufs, 0, sizeof bufs);
+    if (!PyArg_ParseTuple(args, "OO:relu_bias", &o[0], &o[1])) {
         return NULL;
     }
-    if (get(oz, &bufs[0], 1, 2, "z") < 0 || get(ob, &bufs[1], 0, 1, "b") < 0) {
-        goto fail;
-    }
-    Py_ssize_t n = bufs[0].view.shape[0], m = bufs[0].view.shape[1];
-    if (bufs[1].view.shape[0] != m) {
-        PyErr_SetString(PyExc_ValueError, "relu_bias: b must have z.shape[1] entries");
-        goto fail;
-    }
-    int dbl = same_kind(bufs, 2);
+    int dbl = acquire("relu_bias", o, specs, bufs, 2);
     if (dbl < 0) {
+        goto fail;
+    }
+    Py_ssize_t n = DIM(0, 0), m = DIM(0, 1);
+    if (DIM(1, 0) != m) {
+        PyErr_SetString(PyExc_ValueError, "relu_bias: b must have z.shape[1] entries");
         goto fail;
     }
     Py_BEGIN_ALLOW_THREADS
     if (dbl) {
-        relu_bias_d(bufs[0].view.buf, bufs[1].view.buf, n, m);
+        relu_bias_d(BUF(0), BUF(1), n, m);
     } else {
-        relu_bias_f(bufs[0].view.buf, bufs[1].view.buf, n, m);
+        relu_bias_f(BUF(0), BUF(1), n, m);
     }
     Py_END_ALLOW_THREADS
     release(bufs, 2);
@@ -156,39 +167,32 @@ fail:
 
 static PyObject *py_outer_mask(PyObject *self, PyObject *args)
 {
-    PyObject *od, *or_, *ow, *oh, *ocs;
-    Buf bufs[5] = {{0}};
-    if (!PyArg_ParseTuple(args, "OOOOO:outer_mask", &od, &or_, &ow, &oh, &ocs)) {
+    static const Spec specs[] = {
+        {"d", 2, 1, 0}, {"r", 1, 0, 0}, {"w", 1, 0, 0}, {"h", 2, 0, 0}, {"colsum", 1, 1, 1}};
+    PyObject *o[5];
+    Buf bufs[5];
+    memset(bufs, 0, sizeof bufs);
+    if (!PyArg_ParseTuple(args, "OOOOO:outer_mask", &o[0], &o[1], &o[2], &o[3], &o[4])) {
         return NULL;
     }
-    int k = ocs == Py_None ? 4 : 5;
-    if (get(od, &bufs[0], 1, 2, "d") < 0 || get(or_, &bufs[1], 0, 1, "r") < 0 ||
-        get(ow, &bufs[2], 0, 1, "w") < 0 || get(oh, &bufs[3], 0, 2, "h") < 0 ||
-        (k == 5 && get(ocs, &bufs[4], 1, 1, "colsum") < 0)) {
-        goto fail;
-    }
-    Py_ssize_t n = bufs[0].view.shape[0], m = bufs[0].view.shape[1];
-    if (bufs[1].view.shape[0] != n || bufs[2].view.shape[0] != m ||
-        bufs[3].view.shape[0] != n || bufs[3].view.shape[1] != m ||
-        (k == 5 && bufs[4].view.shape[0] != m)) {
-        PyErr_SetString(PyExc_ValueError, "outer_mask: inconsistent shapes");
-        goto fail;
-    }
-    int dbl = same_kind(bufs, k);
+    int dbl = acquire("outer_mask", o, specs, bufs, 5);
     if (dbl < 0) {
         goto fail;
     }
-    void *cs = k == 5 ? bufs[4].view.buf : NULL;
+    Py_ssize_t n = DIM(0, 0), m = DIM(0, 1);
+    if (DIM(1, 0) != n || DIM(2, 0) != m || DIM(3, 0) != n || DIM(3, 1) != m ||
+        (bufs[4].held && DIM(4, 0) != m)) {
+        PyErr_SetString(PyExc_ValueError, "outer_mask: inconsistent shapes");
+        goto fail;
+    }
     Py_BEGIN_ALLOW_THREADS
     if (dbl) {
-        outer_mask_d(bufs[0].view.buf, bufs[1].view.buf, bufs[2].view.buf, bufs[3].view.buf,
-                     cs, n, m);
+        outer_mask_d(BUF(0), BUF(1), BUF(2), BUF(3), BUF(4), n, m);
     } else {
-        outer_mask_f(bufs[0].view.buf, bufs[1].view.buf, bufs[2].view.buf, bufs[3].view.buf,
-                     cs, n, m);
+        outer_mask_f(BUF(0), BUF(1), BUF(2), BUF(3), BUF(4), n, m);
     }
     Py_END_ALLOW_THREADS
-    release(bufs, k);
+    release(bufs, 5);
     Py_RETURN_NONE;
 fail:
     release(bufs, 5);
@@ -197,35 +201,30 @@ fail:
 
 static PyObject *py_mask_mul(PyObject *self, PyObject *args)
 {
-    PyObject *od, *oh, *ocs;
-    Buf bufs[3] = {{0}};
-    if (!PyArg_ParseTuple(args, "OOO:mask_mul", &od, &oh, &ocs)) {
+    static const Spec specs[] = {{"d", 2, 1, 0}, {"h", 2, 0, 0}, {"colsum", 1, 1, 1}};
+    PyObject *o[3];
+    Buf bufs[3];
+    memset(bufs, 0, sizeof bufs);
+    if (!PyArg_ParseTuple(args, "OOO:mask_mul", &o[0], &o[1], &o[2])) {
         return NULL;
     }
-    int k = ocs == Py_None ? 2 : 3;
-    if (get(od, &bufs[0], 1, 2, "d") < 0 || get(oh, &bufs[1], 0, 2, "h") < 0 ||
-        (k == 3 && get(ocs, &bufs[2], 1, 1, "colsum") < 0)) {
-        goto fail;
-    }
-    Py_ssize_t n = bufs[0].view.shape[0], m = bufs[0].view.shape[1];
-    if (bufs[1].view.shape[0] != n || bufs[1].view.shape[1] != m ||
-        (k == 3 && bufs[2].view.shape[0] != m)) {
-        PyErr_SetString(PyExc_ValueError, "mask_mul: inconsistent shapes");
-        goto fail;
-    }
-    int dbl = same_kind(bufs, k);
+    int dbl = acquire("mask_mul", o, specs, bufs, 3);
     if (dbl < 0) {
         goto fail;
     }
-    void *cs = k == 3 ? bufs[2].view.buf : NULL;
+    Py_ssize_t n = DIM(0, 0), m = DIM(0, 1);
+    if (DIM(1, 0) != n || DIM(1, 1) != m || (bufs[2].held && DIM(2, 0) != m)) {
+        PyErr_SetString(PyExc_ValueError, "mask_mul: inconsistent shapes");
+        goto fail;
+    }
     Py_BEGIN_ALLOW_THREADS
     if (dbl) {
-        mask_mul_d(bufs[0].view.buf, bufs[1].view.buf, cs, n, m);
+        mask_mul_d(BUF(0), BUF(1), BUF(2), n, m);
     } else {
-        mask_mul_f(bufs[0].view.buf, bufs[1].view.buf, cs, n, m);
+        mask_mul_f(BUF(0), BUF(1), BUF(2), n, m);
     }
     Py_END_ALLOW_THREADS
-    release(bufs, k);
+    release(bufs, 3);
     Py_RETURN_NONE;
 fail:
     release(bufs, 3);
