@@ -47,11 +47,11 @@ def instrument(totals):
     wrap(_optim, "_loss", lambda *args: "loss")
     if _network._fused is not None:
         kernels = type("Kernels", (), {})()
-        for name in ("relu_bias", "outer_mask", "mask_mul"):
+        for name in ("relu_bias", "linear_relu", "outer_mask", "mask_mul"):
             setattr(kernels, name, getattr(_network._fused, name))
         saved.append((_network, "_fused", _network._fused))
         _network._fused = kernels
-        for name in ("relu_bias", "outer_mask", "mask_mul"):
+        for name in ("relu_bias", "linear_relu", "outer_mask", "mask_mul"):
             wrap(kernels, name, lambda *args, name=name: f"C kernel {name}")
 
     def undo():

@@ -9,15 +9,41 @@
  * (`sklearn_gdnet._network`) falls back to NumPy when this module is absent.
  *
  *   relu_bias(z, b)                 z[i, j] = max(z[i, j] + b[j], 0), NaN kept
+ *   linear_relu(z, x, W, b, alpha)  z[i, j] = max(alpha * (x @ W)[i, j] + b[j], 0)
  *   outer_mask(d, r, w, h, colsum)  d[i, j] = r[i] * w[j] if h[i, j] > 0 else 0
  *   mask_mul(d, h, colsum)          d[i, j] = d[i, j]    if h[i, j] > 0 else 0
  *
  * ``colsum`` (length m, or None) receives the column sums of the new ``d``:
  * the bias gradient of the layer, for free while ``d`` is in registers.
+ * ``linear_relu`` is the forward pass of a first layer with few inputs p: its
+ * thin product, bias and ReLU in one write of ``z``, where BLAS followed by
+ * ``relu_bias`` writes ``z`` and then reads and writes it again. For small p
+ * the pass is bound by memory, not flops, so that saving is most of its cost.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+
+/* The kernel with real arithmetic, linear_relu, is also compiled for AVX-512
+ * and AVX2, and the loader picks what the CPU has; the memory-bound passes
+ * gain nothing from that. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CLONES
+#endif
+
+/* GNU vector extensions keep linear_relu's accumulators in registers: a V is
+ * VLEN(T) values of 64 bytes in all. With other compilers a V is one value. */
+#if defined(__GNUC__)
+#define VECTOR __attribute__((vector_size(64)))
+#define VLEN(T) (64 / sizeof(T))
+#else
+#define VECTOR
+#define VLEN(T) 1
+#endif
+/* linear_relu works on blocks of ROWS rows (see there). */
+#define ROWS 32
 
 typedef struct {
     const char *name;
@@ -128,6 +154,57 @@ static int acquire(const char *func, PyObject **objs, const Spec *specs, Buf *bu
                 }                                                                        \
             }                                                                            \
         }                                                                                \
+    }                                                                                    \
+    /* z = max(alpha * x @ W + b, 0): for ROWS rows at a time, a chunk of 4 vectors of      \
+     * each row is accumulated over the p inputs in registers (the chunk of W stays in      \
+     * L1 across the rows), then written once. */                                           \
+    CLONES static void linear_relu_##S(T *restrict z, const T *restrict x, const T *restrict W,\
+                                       const T *restrict b, T alpha, Py_ssize_t n, Py_ssize_t p,\
+                                       Py_ssize_t m)                                        \
+    {                                                                                       \
+        enum { K = VLEN(T), C = 4 * K };                                                    \
+        typedef T V VECTOR;                                                                 \
+        const Py_ssize_t mc = m - m % C; /* columns done in chunks; the rest one by one */  \
+        for (Py_ssize_t i0 = 0; i0 < n; i0 += ROWS) {                                       \
+            const Py_ssize_t i1 = n - i0 < ROWS ? n : i0 + ROWS;                            \
+            for (Py_ssize_t j0 = 0; j0 < mc; j0 += C) {                                     \
+                for (Py_ssize_t i = i0; i < i1; i++) {                                      \
+                    const T *restrict xi = x + i * p;                                       \
+                    V a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, w0, w1, w2, w3;               \
+                    for (Py_ssize_t k = 0; k < p; k++) {                                    \
+                        const T *wk = W + k * m + j0;                                       \
+                        memcpy(&w0, wk, sizeof(V));                                         \
+                        memcpy(&w1, wk + K, sizeof(V));                                     \
+                        memcpy(&w2, wk + 2 * K, sizeof(V));                                 \
+                        memcpy(&w3, wk + 3 * K, sizeof(V));                                 \
+                        a0 += xi[k] * w0;                                                   \
+                        a1 += xi[k] * w1;                                                   \
+                        a2 += xi[k] * w2;                                                   \
+                        a3 += xi[k] * w3;                                                   \
+                    }                                                                       \
+                    T acc[C];                                                               \
+                    memcpy(acc, &a0, sizeof(V));                                            \
+                    memcpy(acc + K, &a1, sizeof(V));                                        \
+                    memcpy(acc + 2 * K, &a2, sizeof(V));                                    \
+                    memcpy(acc + 3 * K, &a3, sizeof(V));                                    \
+                    T *restrict zi = z + i * m + j0;                                        \
+                    for (int j = 0; j < C; j++) {                                           \
+                        T v = alpha * acc[j] + b[j0 + j];                                   \
+                        zi[j] = v < 0 ? (T)0 : v;                                           \
+                    }                                                                       \
+                }                                                                           \
+            }                                                                               \
+            for (Py_ssize_t i = i0; i < i1; i++) {                                          \
+                for (Py_ssize_t j = mc; j < m; j++) {                                       \
+                    T acc = 0;                                                              \
+                    for (Py_ssize_t k = 0; k < p; k++) {                                    \
+                        acc += x[i * p + k] * W[k * m + j];                                 \
+                    }                                                                       \
+                    T v = alpha * acc + b[j];                                               \
+                    z[i * m + j] = v < 0 ? (T)0 : v;                                        \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
     }
 
 DEFINE_KERNELS(double, d)
@@ -231,10 +308,45 @@ fail:
     return NULL;
 }
 
+static PyObject *py_linear_relu(PyObject *self, PyObject *args)
+{
+    static const Spec specs[] = {{"z", 2, 1, 0}, {"x", 2, 0, 0}, {"W", 2, 0, 0}, {"b", 1, 0, 0}};
+    PyObject *o[4];
+    double alpha;
+    Buf bufs[4];
+    memset(bufs, 0, sizeof bufs);
+    if (!PyArg_ParseTuple(args, "OOOOd:linear_relu", &o[0], &o[1], &o[2], &o[3], &alpha)) {
+        return NULL;
+    }
+    int dbl = acquire("linear_relu", o, specs, bufs, 4);
+    if (dbl < 0) {
+        goto fail;
+    }
+    Py_ssize_t n = DIM(0, 0), m = DIM(0, 1), p = DIM(1, 1);
+    if (DIM(1, 0) != n || DIM(2, 0) != p || DIM(2, 1) != m || DIM(3, 0) != m) {
+        PyErr_SetString(PyExc_ValueError, "linear_relu: inconsistent shapes");
+        goto fail;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (dbl) {
+        linear_relu_d(BUF(0), BUF(1), BUF(2), BUF(3), alpha, n, p, m);
+    } else {
+        linear_relu_f(BUF(0), BUF(1), BUF(2), BUF(3), (float)alpha, n, p, m);
+    }
+    Py_END_ALLOW_THREADS
+    release(bufs, 4);
+    Py_RETURN_NONE;
+fail:
+    release(bufs, 4);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"relu_bias", py_relu_bias, METH_VARARGS, "z[i, j] = max(z[i, j] + b[j], 0), in place."},
     {"outer_mask", py_outer_mask, METH_VARARGS,
      "d[i, j] = r[i] * w[j] where h[i, j] > 0, else 0; column sums of d into colsum."},
+    {"linear_relu", py_linear_relu, METH_VARARGS,
+     "z = max(alpha * x @ W + b, 0), written into z, for a thin x."},
     {"mask_mul", py_mask_mul, METH_VARARGS,
      "d[i, j] = 0 where h[i, j] <= 0, in place; column sums of d into colsum."},
     {NULL, NULL, 0, NULL},

@@ -248,6 +248,12 @@ def _matmul(alpha, A, B, out, beta=0.0):
 # --- forward and backward ------------------------------------------------------------
 
 
+#: Up to this many input features, the first ReLU layer's forward pass is one
+#: C pass (`_fused.linear_relu`) rather than a BLAS product and a ReLU pass:
+#: measured faster at widths 64 to 1024 in both dtypes up to about 12 features.
+THIN_INPUT_MAX_FEATURES = 12
+
+
 class Workspace:
     """Preallocated buffers for repeated passes over one fixed input ``X``.
 
@@ -274,6 +280,16 @@ class Workspace:
         self.fused = _fused is not None and spec.act.name == "relu"
         self.colsums = [np.empty(fo, dtype=dtype) for _, fo in spec.layer_dims[:-1]]
         self.colsums_ready = [False] * spec.depth
+        # With few input features, the first layer's product, bias and ReLU are
+        # one C pass (`_fused.linear_relu`), which needs a C-ordered input.
+        self.thin_input = (
+            self.fused
+            and not sparse.issparse(X)
+            and X.dtype == dtype
+            and X.shape[1] <= THIN_INPUT_MAX_FEATURES
+        )
+        if self.thin_input:
+            self.X = self.hs[0] = np.ascontiguousarray(X)
 
 
 def forward(params, spec: NetworkSpec, X, workspace: Workspace | None = None):
@@ -288,10 +304,14 @@ def forward(params, spec: NetworkSpec, X, workspace: Workspace | None = None):
     L = spec.depth
     for l, (a, c) in enumerate(spec.multipliers, start=1):
         z = ws.zs[l - 1] if l <= L else ws.out
-        if l <= L and ws.fused:  # product, then bias and ReLU in one pass
-            _matmul(a, ws.hs[l - 1], params[f"W{l}"], out=z)
+        if l <= L and ws.fused:
             b = params[f"b{l}"]
-            _fused.relu_bias(z, b if c == 1.0 else (c * b).astype(z.dtype, copy=False))
+            b = b if c == 1.0 else (c * b).astype(z.dtype, copy=False)
+            if l == 1 and ws.thin_input:  # product, bias and ReLU in one pass
+                _fused.linear_relu(z, ws.hs[0], params["W1"], b, a)
+            else:  # product, then bias and ReLU in one pass
+                _matmul(a, ws.hs[l - 1], params[f"W{l}"], out=z)
+                _fused.relu_bias(z, b)
             continue
         if c != 0.0:  # write the bias, then let BLAS add the product onto it
             b = params[f"b{l}"]

@@ -89,6 +89,39 @@ def test_mask_mul_matches_numpy(dtype, shape):
 
 
 @needs_kernels
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    # widths below, at and between the kernel's chunks of 32 (float64) or 64
+    # (float32) columns; row counts below, at and between its blocks of 32 rows
+    "n, p, m",
+    [(1, 1, 1), (5, 3, 7), (32, 10, 32), (33, 12, 64), (70, 2, 100), (300, 10, 256)],
+)
+def test_linear_relu_matches_numpy(dtype, n, p, m):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((n, p)).astype(dtype)
+    W = rng.standard_normal((p, m)).astype(dtype)
+    b = rng.standard_normal(m).astype(dtype)
+    alpha = 0.37
+    expected = np.maximum(alpha * (x.astype(np.float64) @ W) + b, 0)  # float64 reference
+    z = np.full((n, m), np.nan, dtype=dtype)  # every entry is written
+    fused.linear_relu(z, x, W, b, alpha)
+    tol = 1e-13 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(z, expected, rtol=tol, atol=tol * np.abs(expected).max())
+    assert (z >= 0).all()
+
+
+@needs_kernels
+def test_linear_relu_keeps_nan_and_exact_zeros():
+    x = np.array([[1.0, 0.0], [np.nan, 1.0], [1.0, 1.0]])
+    W = np.array([[1.0, -1.0, 0.0], [2.0, 1.0, 0.0]])
+    b = np.array([-1.0, 1.0, 0.0])
+    z = np.empty((3, 3))
+    fused.linear_relu(z, x, W, b, 1.0)
+    # rows by hand: [1-1, -1+1, 0] -> zeros; NaN row stays NaN; [3-1, 0+1, 0]
+    np.testing.assert_array_equal(z, [[0.0, 0.0, 0.0], [np.nan] * 3, [2.0, 1.0, 0.0]])
+
+
+@needs_kernels
 def test_kernels_reject_bad_arrays():
     z, h, d, b, r = arrays(5, 4, np.float64)
     with pytest.raises(TypeError, match="float32 or float64"):
@@ -105,9 +138,20 @@ def test_kernels_reject_bad_arrays():
         fused.outer_mask(d, r[:3], b, h, None)
     with pytest.raises(ValueError, match="inconsistent shapes"):
         fused.mask_mul(d, np.ascontiguousarray(h[:, :3]), None)
+    x, W = np.ones((5, 2)), np.ones((2, 4))
+    with pytest.raises(ValueError, match="inconsistent shapes"):
+        fused.linear_relu(z, x, np.ones((3, 4)), b, 1.0)
+    with pytest.raises(ValueError, match="inconsistent shapes"):
+        fused.linear_relu(z, x[:4], W, b, 1.0)
+    with pytest.raises(TypeError, match="one dtype"):
+        fused.linear_relu(z, x.astype(np.float32), W, b, 1.0)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        fused.linear_relu(z, np.asfortranarray(np.ones((5, 3)))[:, :2], W, b, 1.0)
     z.flags.writeable = False
     with pytest.raises(ValueError, match="read-only"):
         fused.relu_bias(z, b)
+    with pytest.raises(ValueError, match="read-only"):
+        fused.linear_relu(z, x, W, b, 1.0)
 
 
 @needs_kernels
@@ -125,17 +169,23 @@ def test_kernels_reject_bad_arrays():
         dict(depth=1),
         dict(depth=1, trainable="output"),
         dict(sparse=True),
+        # the one-pass first layer (`linear_relu`), with chunks and a remainder
+        dict(width=70, n_features=12),
+        dict(width=70, n_features=12, order="F"),
+        dict(width=70, n_features=13),  # too many features: BLAS and relu_bias
     ],
 )
 @pytest.mark.parametrize("n_outputs", [1, 3])
 def test_training_with_kernels_matches_numpy(monkeypatch, params, n_outputs):
+    params = dict(params)  # shared between the parametrized cases: do not mutate
     rng = np.random.default_rng(0)
-    X = rng.uniform(-1, 1, size=(60, 3))
+    X = rng.uniform(-1, 1, size=(60, params.pop("n_features", 3)))
+    if params.pop("order", "C") == "F":
+        X = np.asfortranarray(X)
     y = np.sin(3 * X[:, 0]) + X[:, 1] * X[:, 2]
     if n_outputs > 1:
         y = np.column_stack([y * (j + 1) for j in range(n_outputs)])
     kwargs = dict(width=24, depth=2, learning_rate=0.05, max_iter=40, random_state=0)
-    params = dict(params)  # shared between the parametrized cases: do not mutate
     if params.pop("sparse", False):
         X[np.abs(X) < 0.5] = 0.0
         X = sparse.csr_matrix(X)
@@ -147,3 +197,33 @@ def test_training_with_kernels_matches_numpy(monkeypatch, params, n_outputs):
     np.testing.assert_allclose(with_kernels.loss_curve_, numpy_only.loss_curve_, rtol=1e-12)
     for g, value in numpy_only.params_.items():
         np.testing.assert_allclose(with_kernels.params_[g], value, rtol=1e-10, atol=1e-13)
+
+
+@needs_kernels
+def test_float32_training_with_kernels_matches_numpy(monkeypatch):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(80, 10)).astype(np.float32)
+    y = (np.sin(3 * X[:, 0]) + X[:, 1] * X[:, 2]).astype(np.float32)
+    kwargs = dict(width=100, depth=2, learning_rate=0.05, max_iter=30, random_state=0)
+    with_kernels = GDNetworkRegressor(**kwargs).fit(X, y)
+    assert with_kernels.params_["W1"].dtype == np.float32
+    monkeypatch.setattr(_network, "_fused", None)
+    numpy_only = GDNetworkRegressor(**kwargs).fit(X, y)
+    np.testing.assert_allclose(with_kernels.loss_curve_, numpy_only.loss_curve_, rtol=1e-4)
+    for g, value in numpy_only.params_.items():
+        np.testing.assert_allclose(with_kernels.params_[g], value, rtol=1e-3, atol=1e-5)
+
+
+@needs_kernels
+def test_workspace_uses_one_pass_first_layer_only_where_it_applies():
+    spec = _network.NetworkSpec(n_features=12, width=8, depth=2, n_outputs=1)
+    X = np.ones((5, 12))
+    assert _network.Workspace(spec, X, np.float64).thin_input
+    ws = _network.Workspace(spec, np.asfortranarray(X), np.float64)  # copied to C order
+    assert ws.thin_input and ws.hs[0].flags.c_contiguous
+    assert not _network.Workspace(spec, X.astype(np.float32), np.float64).thin_input
+    assert not _network.Workspace(spec, sparse.csr_matrix(X), np.float64).thin_input
+    wide = _network.NetworkSpec(n_features=13, width=8, depth=2, n_outputs=1)
+    assert not _network.Workspace(wide, np.ones((5, 13)), np.float64).thin_input
+    tanh = _network.NetworkSpec(n_features=12, width=8, depth=2, n_outputs=1, activation="tanh")
+    assert not _network.Workspace(tanh, X, np.float64).thin_input
