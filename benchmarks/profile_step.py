@@ -46,12 +46,13 @@ def instrument(totals):
     wrap(_network, "_gemm", lambda alpha, A, B, *rest: f"product {_shape(A)} @ {_shape(B)}")
     wrap(_optim, "_loss", lambda *args: "loss")
     if _network._fused is not None:
+        names = [name for name in dir(_network._fused) if not name.startswith("_")]
         kernels = type("Kernels", (), {})()
-        for name in ("relu_bias", "linear_relu", "outer_mask", "mask_mul"):
+        for name in names:
             setattr(kernels, name, getattr(_network._fused, name))
         saved.append((_network, "_fused", _network._fused))
         _network._fused = kernels
-        for name in ("relu_bias", "linear_relu", "outer_mask", "mask_mul"):
+        for name in names:
             wrap(kernels, name, lambda *args, name=name: f"C kernel {name}")
 
     def undo():

@@ -12,6 +12,9 @@
  *   linear_relu(z, x, W, b, alpha)  z[i, j] = max(alpha * (x @ W)[i, j] + b[j], 0)
  *   outer_mask(d, r, w, h, colsum)  d[i, j] = r[i] * w[j] if h[i, j] > 0 else 0
  *   mask_mul(d, h, colsum)          d[i, j] = d[i, j]    if h[i, j] > 0 else 0
+ *   relu_output(z, b, v, c, y, sw, scale, out, r, d, colsum, gh)
+ *       the top hidden layer of a network with one output, its output, loss and
+ *       output-layer gradient, and the top layer's delta, in one pass; see there
  *
  * ``colsum`` (length m, or None) receives the column sums of the new ``d``:
  * the bias gradient of the layer, for free while ``d`` is in registers.
@@ -50,6 +53,7 @@ typedef struct {
     int ndim;     /* required number of dimensions */
     int writable; /* written by the kernel */
     int optional; /* may be None */
+    int f64;      /* always float64, whatever the other arrays are */
 } Spec;
 
 typedef struct {
@@ -92,6 +96,13 @@ static int acquire(const char *func, PyObject **objs, const Spec *specs, Buf *bu
             return -1;
         }
         int this_kind = f[0] == 'd';
+        if (specs[i].f64) {
+            if (!this_kind) {
+                PyErr_Format(PyExc_TypeError, "%s: %s must be float64", func, specs[i].name);
+                return -1;
+            }
+            continue;
+        }
         if (kind >= 0 && this_kind != kind) {
             PyErr_Format(PyExc_TypeError, "%s: all arrays must share one dtype", func);
             return -1;
@@ -205,6 +216,74 @@ static int acquire(const char *func, PyObject **objs, const Spec *specs, Buf *bu
                 }                                                                           \
             }                                                                               \
         }                                                                                   \
+    }                                                                                    \
+    /* The top hidden layer and a single output in one pass over the rows: for each         \
+     * row (in L1 from the first touch) h = max(z + b, 0) in place, out = h . v + c,        \
+     * e = out - y, loss += sw * e^2 (in double), r = scale * e, gh += r * h and,           \
+     * where d is given, d = r * v * (h > 0) with column sums in cs. Returns the            \
+     * loss sum. v is the output weight column times its multiplier. */                     \
+    CLONES static double relu_output_##S(T *restrict z, const T *restrict b, const T *restrict v,\
+                                         T c, const T *restrict y, const double *restrict sw,\
+                                         const T *restrict scale, T *restrict out, T *restrict r,\
+                                         T *restrict d, T *restrict cs, T *restrict gh,     \
+                                         Py_ssize_t n, Py_ssize_t m)                        \
+    {                                                                                       \
+        enum { K = VLEN(T) };                                                               \
+        typedef T V VECTOR;                                                                 \
+        double loss = 0.0;                                                                  \
+        memset(gh, 0, (size_t)m * sizeof(T));                                               \
+        if (cs) {                                                                           \
+            memset(cs, 0, (size_t)m * sizeof(T));                                           \
+        }                                                                                   \
+        for (Py_ssize_t i = 0; i < n; i++) {                                                \
+            T *restrict zi = z + i * m;                                                     \
+            for (Py_ssize_t j = 0; j < m; j++) {                                            \
+                T t = zi[j] + b[j];                                                         \
+                zi[j] = t < 0 ? (T)0 : t; /* NaN passes through, as in np.maximum */        \
+            }                                                                               \
+            V a0 = {0}, a1 = {0}, h0, h1, v0, v1;                                           \
+            Py_ssize_t j = 0;                                                               \
+            for (; j + 2 * K <= m; j += 2 * K) {                                            \
+                memcpy(&h0, zi + j, sizeof(V));                                             \
+                memcpy(&h1, zi + j + K, sizeof(V));                                         \
+                memcpy(&v0, v + j, sizeof(V));                                              \
+                memcpy(&v1, v + j + K, sizeof(V));                                          \
+                a0 += h0 * v0;                                                              \
+                a1 += h1 * v1;                                                              \
+            }                                                                               \
+            T part[K];                                                                      \
+            a0 += a1;                                                                       \
+            memcpy(part, &a0, sizeof(V));                                                   \
+            T o = 0;                                                                        \
+            for (int k = 0; k < K; k++) {                                                   \
+                o += part[k];                                                               \
+            }                                                                               \
+            for (; j < m; j++) {                                                            \
+                o += zi[j] * v[j];                                                          \
+            }                                                                               \
+            o += c;                                                                         \
+            out[i] = o;                                                                     \
+            const T e = o - y[i];                                                           \
+            loss += sw[i] * ((double)e * (double)e);                                        \
+            const T ri = scale[i] * e;                                                      \
+            r[i] = ri;                                                                      \
+            for (Py_ssize_t j = 0; j < m; j++) {                                            \
+                gh[j] += ri * zi[j];                                                        \
+            }                                                                               \
+            if (d) {                                                                        \
+                T *restrict di = d + i * m;                                                 \
+                for (Py_ssize_t j = 0; j < m; j++) {                                        \
+                    T t = ri * v[j];                                                        \
+                    di[j] = t * (T)(zi[j] > 0); /* as NumPy's (r * v) * (h > 0) */          \
+                }                                                                           \
+                if (cs) {                                                                   \
+                    for (Py_ssize_t j = 0; j < m; j++) {                                    \
+                        cs[j] += di[j];                                                     \
+                    }                                                                       \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
+        return loss;                                                                        \
     }
 
 DEFINE_KERNELS(double, d)
@@ -341,12 +420,62 @@ fail:
     return NULL;
 }
 
+static PyObject *py_relu_output(PyObject *self, PyObject *args)
+{
+    static const Spec specs[] = {
+        {"z", 2, 1, 0},      {"b", 1, 0, 0},  {"v", 1, 0, 0},      {"y", 1, 0, 0},
+        {"sw", 1, 0, 0, 1},  {"scale", 1, 0, 0}, {"out", 1, 1, 0}, {"r", 1, 1, 0},
+        {"d", 2, 1, 1},      {"colsum", 1, 1, 1}, {"gh", 1, 1, 0}};
+    enum { N_ARGS = sizeof specs / sizeof specs[0] };
+    PyObject *o[N_ARGS];
+    double c, loss = 0.0;
+    Buf bufs[N_ARGS];
+    memset(bufs, 0, sizeof bufs);
+    if (!PyArg_ParseTuple(args, "OOOdOOOOOOOO:relu_output", &o[0], &o[1], &o[2], &c, &o[3],
+                          &o[4], &o[5], &o[6], &o[7], &o[8], &o[9], &o[10])) {
+        return NULL;
+    }
+    int dbl = acquire("relu_output", o, specs, bufs, N_ARGS);
+    if (dbl < 0) {
+        goto fail;
+    }
+    Py_ssize_t n = DIM(0, 0), m = DIM(0, 1);
+    if (DIM(1, 0) != m || DIM(2, 0) != m || DIM(10, 0) != m || (bufs[9].held && DIM(9, 0) != m) ||
+        (bufs[8].held && (DIM(8, 0) != n || DIM(8, 1) != m))) {
+        PyErr_SetString(PyExc_ValueError, "relu_output: inconsistent shapes");
+        goto fail;
+    }
+    for (int i = 3; i < 8; i++) {
+        if (DIM(i, 0) != n) {
+            PyErr_SetString(PyExc_ValueError, "relu_output: inconsistent shapes");
+            goto fail;
+        }
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (dbl) {
+        loss = relu_output_d(BUF(0), BUF(1), BUF(2), c, BUF(3), BUF(4), BUF(5), BUF(6), BUF(7),
+                             BUF(8), BUF(9), BUF(10), n, m);
+    } else {
+        loss = relu_output_f(BUF(0), BUF(1), BUF(2), (float)c, BUF(3), BUF(4), BUF(5), BUF(6),
+                             BUF(7), BUF(8), BUF(9), BUF(10), n, m);
+    }
+    Py_END_ALLOW_THREADS
+    release(bufs, N_ARGS);
+    return PyFloat_FromDouble(loss);
+fail:
+    release(bufs, N_ARGS);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"relu_bias", py_relu_bias, METH_VARARGS, "z[i, j] = max(z[i, j] + b[j], 0), in place."},
     {"outer_mask", py_outer_mask, METH_VARARGS,
      "d[i, j] = r[i] * w[j] where h[i, j] > 0, else 0; column sums of d into colsum."},
     {"linear_relu", py_linear_relu, METH_VARARGS,
      "z = max(alpha * x @ W + b, 0), written into z, for a thin x."},
+    {"relu_output", py_relu_output, METH_VARARGS,
+     "Top hidden layer, single output, loss and output-layer gradient in one pass; "
+     "returns sum(sw * (out - y)**2)."},
     {"mask_mul", py_mask_mul, METH_VARARGS,
      "d[i, j] = 0 where h[i, j] <= 0, in place; column sums of d into colsum."},
     {NULL, NULL, 0, NULL},

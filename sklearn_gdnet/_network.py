@@ -290,19 +290,26 @@ class Workspace:
         )
         if self.thin_input:
             self.X = self.hs[0] = np.ascontiguousarray(X)
+        # With one output, `forward_top` does the top hidden layer's bias and
+        # ReLU, the output, the loss and the output layer's backward pass in one
+        # pass; it leaves the output layer's weight gradient in ``out_grad``.
+        self.top_fused = self.fused and spec.n_outputs == 1
+        self.out_grad = np.empty(spec.width, dtype=dtype) if self.top_fused else None
+        self.out_grad_ready = False
 
 
-def forward(params, spec: NetworkSpec, X, workspace: Workspace | None = None):
+def forward(params, spec: NetworkSpec, X, workspace: Workspace | None = None, *, last=None):
     """Network output ``f(X)`` of shape ``(n, n_outputs)``.
 
     With a ``workspace`` the intermediate values are kept there for `backward`.
+    With ``last`` only layers ``1 .. last`` are computed (nothing is returned).
     """
     if workspace is None:
         workspace = Workspace(spec, X, params["W1"].dtype)
     ws = workspace
     act = spec.act
     L = spec.depth
-    for l, (a, c) in enumerate(spec.multipliers, start=1):
+    for l, (a, c) in enumerate(spec.multipliers[:last], start=1):
         z = ws.zs[l - 1] if l <= L else ws.out
         if l <= L and ws.fused:
             b = params[f"b{l}"]
@@ -321,20 +328,71 @@ def forward(params, spec: NetworkSpec, X, workspace: Workspace | None = None):
             _matmul(a, ws.hs[l - 1], params[f"W{l}"], out=z)
         if l <= L:
             act.phi(z, out=ws.hs[l])
-    return ws.out
+    return ws.out if last is None else None
 
 
-def backward(params, spec: NetworkSpec, ws: Workspace, delta_out, lowest=1):
+def forward_top(params, spec: NetworkSpec, ws: Workspace, y, sample_weight, scale, need_delta):
+    """`forward`, the loss and the start of `backward` at once (``ws.top_fused``).
+
+    For a ReLU network with one output and the C kernels: the layers below the
+    top hidden layer as in `forward`, the top layer's product, then one pass
+    (`_fused.relu_output`) for its bias and ReLU, the output, the residual
+    ``delta_out = scale * (f - y)``, the output layer's weight gradient
+    (``ws.out_grad``, before its multiplier) and, with ``need_delta``, the top
+    layer's delta and bias-gradient sums. Continue with
+    ``backward(..., delta_out=None, top_done=True)``.
+
+    ``y``, ``sample_weight`` (float64) and ``scale`` are contiguous vectors.
+    Returns ``sum_i sample_weight_i * (f(x_i) - y_i)**2``.
+    """
+    L = spec.depth
+    forward(params, spec, ws.X, ws, last=L - 1)
+    a, c = spec.multipliers[L - 1]
+    z = ws.zs[L - 1]
+    _matmul(a, ws.hs[L - 1], params[f"W{L}"], out=z)
+    b = params[f"b{L}"]
+    b = b if c == 1.0 else (c * b).astype(z.dtype, copy=False)
+    a_out, c_out = spec.multipliers[L]
+    v = (a_out * params[f"W{L + 1}"][:, 0]).astype(z.dtype, copy=False)
+    d, colsum = (ws.deltas[L - 1], ws.colsums[L - 1]) if need_delta else (None, None)
+    loss = _fused.relu_output(
+        z,
+        b,
+        v,
+        c_out * float(params[f"b{L + 1}"][0]),
+        y,
+        sample_weight,
+        scale,
+        ws.out[:, 0],
+        ws.deltas[L][:, 0],
+        d,
+        colsum,
+        ws.out_grad,
+    )
+    ws.out_grad_ready = True
+    ws.colsums_ready = [False] * L
+    ws.colsums_ready[L - 1] = need_delta
+    return loss
+
+
+def backward(params, spec: NetworkSpec, ws: Workspace, delta_out, lowest=1, *, top_done=False):
     """Backpropagate ``delta_out = dLoss/df`` (per sample) to every layer.
 
     Fills ``ws.deltas[l - 1] = dLoss/dz_l`` for ``l = lowest .. L+1`` using the
-    cached forward pass in ``ws``. Groups below ``lowest`` need no delta.
+    cached forward pass in ``ws``. Groups below ``lowest`` need no delta. With
+    ``top_done``, `forward_top` has already filled the deltas of layers
+    ``L .. L+1`` (``delta_out`` is then ignored).
     """
     act = spec.act
     L = spec.depth
-    np.copyto(ws.deltas[L], delta_out)
-    ws.colsums_ready = [False] * L
-    for l in range(L, lowest - 1, -1):
+    if top_done:
+        start = L - 1
+    else:
+        start = L
+        np.copyto(ws.deltas[L], delta_out)
+        ws.colsums_ready = [False] * L
+        ws.out_grad_ready = False
+    for l in range(start, lowest - 1, -1):
         a_next = spec.multipliers[l][0]
         d = ws.deltas[l - 1]
         W_next = params[f"W{l + 1}"]
@@ -363,7 +421,15 @@ def gradients(spec: NetworkSpec, ws: Workspace, groups, out, alpha=1.0, beta=0.0
         l = int(g[1:])
         a, c = spec.multipliers[l - 1]
         delta = ws.deltas[l - 1]
-        if g[0] == "W":
+        if g[0] == "W" and l == spec.depth + 1 and ws.out_grad_ready:  # from `forward_top`
+            col = out[g][:, 0]
+            if beta == 0.0:
+                np.multiply(ws.out_grad, alpha * a, out=col)
+            else:
+                if beta != 1.0:
+                    col *= beta
+                col += (alpha * a) * ws.out_grad
+        elif g[0] == "W":
             _matmul(alpha * a, ws.hs[l - 1].T, delta, out=out[g], beta=beta)
         elif l <= spec.depth and ws.colsums_ready[l - 1]:  # summed during `backward`
             colsum = ws.colsums[l - 1]

@@ -26,6 +26,7 @@ from ._network import (
     Workspace,
     backward,
     forward,
+    forward_top,
     gradients,
     lowest_layer,
 )
@@ -180,6 +181,14 @@ def train(
             else _Adam(params, groups, learning_rate)
         )
     opt = state["opt"]
+    # ReLU, one output and the C kernels: forward pass, loss and the output
+    # layer's backward pass in one (see `forward_top`).
+    top = ws.top_fused
+    if top:
+        y_top = np.ascontiguousarray(Y[:, 0], dtype=dtype)
+        w_top = np.ascontiguousarray(w)
+        scale_top = np.ascontiguousarray(scale[:, 0])
+        need_delta = lowest <= spec.depth
     prev = {g: params[g].copy() for g in groups}
     reference = max(0.5 * float(np.einsum("ij,ij->i", Y, Y, dtype=np.float64) @ w) / N, 0.0)
     printer = _Printer(verbose, max_iter)
@@ -188,7 +197,11 @@ def train(
     updating = False
     try:
         for step in range(max_iter + 1):
-            loss = _loss(forward(params, spec, X, ws), Y, w, resid)
+            if top:
+                sq = forward_top(params, spec, ws, y_top, w_top, scale_top, need_delta)
+                loss = 0.5 * sq / N
+            else:
+                loss = _loss(forward(params, spec, X, ws), Y, w, resid)
             if step == 0:
                 reference = max(reference, loss)
             if not np.isfinite(loss) or loss > DIVERGENCE_FACTOR * reference:
@@ -214,8 +227,11 @@ def train(
                 if no_improvement > n_iter_no_change:
                     result.stop = "tol"
                     break
-            np.multiply(resid, scale, out=resid)
-            backward(params, spec, ws, resid, lowest)
+            if top:
+                backward(params, spec, ws, None, lowest, top_done=True)
+            else:
+                np.multiply(resid, scale, out=resid)
+                backward(params, spec, ws, resid, lowest)
             updating = True
             for g in groups:
                 np.copyto(prev[g], params[g])

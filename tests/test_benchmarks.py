@@ -40,4 +40,4 @@ def test_profile_step_accounts_for_the_step(capsys):
     out = capsys.readouterr().out
     assert "product (2000, 8) @ (8, 8)" in out
     assert "fit:" in out
-    assert _network._fused is None or "C kernel relu_bias" in out
+    assert _network._fused is None or "C kernel relu_output" in out

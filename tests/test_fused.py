@@ -121,6 +121,80 @@ def test_linear_relu_keeps_nan_and_exact_zeros():
     np.testing.assert_array_equal(z, [[0.0, 0.0, 0.0], [np.nan] * 3, [2.0, 1.0, 0.0]])
 
 
+def relu_output_by_numpy(z, b, v, c, y, sw, scale):
+    """What `relu_output` computes, pass by pass."""
+    h = np.maximum(z + b, 0)
+    out = h @ v + c
+    e = out - y
+    r = scale * e
+    d = np.multiply.outer(r, v) * (h > 0)
+    loss = float(sw @ (e.astype(np.float64) ** 2))
+    return h, out, r, d, d.sum(axis=0), h.T @ r, loss
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+# widths below, at and between the kernel's dot-product chunks (16 float64, 32 float32)
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (33, 16), (50, 33), (300, 256)])
+def test_relu_output_matches_numpy(dtype, shape):
+    n, m = shape
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((n, m)).astype(dtype)
+    z[rng.random((n, m)) < 0.1] = 0.0  # exact zeros after the bias too
+    b = np.where(rng.random(m) < 0.3, 0.0, rng.standard_normal(m)).astype(dtype)
+    v = rng.standard_normal(m).astype(dtype)
+    y = rng.standard_normal(n).astype(dtype)
+    sw = rng.random(n)
+    scale = (sw / n).astype(dtype)
+    h, out, r, d, colsum, gh, loss = relu_output_by_numpy(z, b, v, 0.3, y, sw, scale)
+    got = {k: np.full(s, np.nan, dtype=dtype) for k, s in [("out", n), ("r", n), ("gh", m)]}
+    got_d, got_cs = np.full((n, m), np.nan, dtype=dtype), np.full(m, np.nan, dtype=dtype)
+    z2 = z.copy()
+    got_loss = fused.relu_output(
+        z, b, v, 0.3, y, sw, scale, got["out"], got["r"], got_d, got_cs, got["gh"]
+    )
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_array_equal(z, h)
+    np.testing.assert_allclose(got["out"], out, rtol=tol, atol=tol)
+    np.testing.assert_allclose(got["r"], r, rtol=10 * tol, atol=tol * np.abs(r).max())
+    # d is r * v * mask exactly, with the kernel's own r
+    np.testing.assert_array_equal(got_d, np.multiply.outer(got["r"], v) * (h > 0))
+    np.testing.assert_allclose(got_d, d, rtol=10 * tol, atol=tol * np.abs(d).max())
+    np.testing.assert_allclose(got_cs, colsum, rtol=10 * tol, atol=tol * np.abs(d).sum())
+    np.testing.assert_allclose(got["gh"], gh, rtol=10 * tol, atol=tol * np.abs(h).sum())
+    np.testing.assert_allclose(got_loss, loss, rtol=10 * tol)
+    # without d and colsum: the same output, residual and gradient
+    out2, r2, gh2 = np.empty(n, dtype), np.empty(n, dtype), np.empty(m, dtype)
+    loss2 = fused.relu_output(z2, b, v, 0.3, y, sw, scale, out2, r2, None, None, gh2)
+    np.testing.assert_array_equal(out2, got["out"])
+    np.testing.assert_array_equal(gh2, got["gh"])
+    assert loss2 == got_loss
+
+
+@needs_kernels
+def test_relu_output_by_hand():
+    # one row, two units: h = [2, 0], out = 2 * 3 + 0 * 5 + 1 = 7, e = 7 - 4 = 3
+    z = np.array([[1.0, -3.0]])
+    out, r, d, cs, gh = np.empty(1), np.empty(1), np.empty((1, 2)), np.empty(2), np.empty(2)
+    args = (np.array([1.0, 1.0]), np.array([3.0, 5.0]), 1.0, np.array([4.0]))
+    loss = fused.relu_output(z, *args, np.array([2.0]), np.array([0.5]), out, r, d, cs, gh)
+    assert loss == 2.0 * 3.0**2
+    np.testing.assert_array_equal(z, [[2.0, 0.0]])
+    assert out[0] == 7.0 and r[0] == 1.5
+    np.testing.assert_array_equal(d, [[4.5, 0.0]])  # r * v where h > 0
+    np.testing.assert_array_equal(cs, [4.5, 0.0])
+    np.testing.assert_array_equal(gh, [3.0, 0.0])  # r * h
+
+
+@needs_kernels
+def test_relu_output_propagates_nan():
+    z = np.array([[np.nan, 1.0], [1.0, 1.0]])
+    out, r, gh = np.empty(2), np.empty(2), np.empty(2)
+    ones = np.ones(2)
+    loss = fused.relu_output(z, np.zeros(2), ones, 0.0, ones, ones, ones, out, r, None, None, gh)
+    assert np.isnan(loss) and np.isnan(out[0]) and out[1] == 2.0
+
+
 @needs_kernels
 def test_kernels_reject_bad_arrays():
     z, h, d, b, r = arrays(5, 4, np.float64)
@@ -147,6 +221,13 @@ def test_kernels_reject_bad_arrays():
         fused.linear_relu(z, x.astype(np.float32), W, b, 1.0)
     with pytest.raises(ValueError, match="C-contiguous"):
         fused.linear_relu(z, np.asfortranarray(np.ones((5, 3)))[:, :2], W, b, 1.0)
+    n1, m1 = np.ones(5), np.ones(4)
+    with pytest.raises(TypeError, match="sw must be float64"):
+        fused.relu_output(z, b, m1, 0.0, n1, n1.astype(np.float32), n1, n1, n1, None, None, m1)
+    with pytest.raises(ValueError, match="inconsistent shapes"):
+        fused.relu_output(z, b, m1, 0.0, n1[:4], n1, n1, n1, n1, None, None, m1)
+    with pytest.raises(ValueError, match="inconsistent shapes"):
+        fused.relu_output(z, b, m1, 0.0, n1, n1, n1, n1, n1, d[:, :3].copy(), None, m1)
     z.flags.writeable = False
     with pytest.raises(ValueError, match="read-only"):
         fused.relu_bias(z, b)
@@ -227,3 +308,62 @@ def test_workspace_uses_one_pass_first_layer_only_where_it_applies():
     assert not _network.Workspace(wide, np.ones((5, 13)), np.float64).thin_input
     tanh = _network.NetworkSpec(n_features=12, width=8, depth=2, n_outputs=1, activation="tanh")
     assert not _network.Workspace(tanh, X, np.float64).thin_input
+
+
+@needs_kernels
+@pytest.mark.parametrize("depth", [1, 2, 3])
+@pytest.mark.parametrize("parametrization", ["ntk", "standard"])
+@pytest.mark.parametrize(
+    "groups",
+    [None, ("W1", "b1"), ("b2",), ("W2",), ("W_out", "b_out")],
+)
+def test_forward_top_gives_the_gradients_of_the_layer_by_layer_passes(
+    depth, parametrization, groups
+):
+    # `forward_top` + `backward(top_done=True)` against `forward` + `backward`,
+    # whose gradients test_network checks by finite differences.
+    spec = _network.NetworkSpec(
+        n_features=4, n_outputs=1, width=37, depth=depth, parametrization=parametrization
+    )
+    rng = np.random.default_rng(4)
+    params = _network.init_params(spec, 4)
+    X = rng.standard_normal((50, 4))
+    y = rng.standard_normal((50, 1))
+    sw = rng.random(50) * 2
+    scale = (sw / y.size)[:, None]
+    groups = list(params) if groups is None else [g.replace("_out", str(depth + 1)) for g in groups]
+    lowest = _network.lowest_layer(groups)
+
+    ws = _network.Workspace(spec, X, np.float64)
+    resid = _network.forward(params, spec, X, ws) - y
+    expected_loss = float(sw @ (resid[:, 0] ** 2))
+    _network.backward(params, spec, ws, resid * scale, lowest)
+    expected = _network.gradients(
+        spec, ws, groups, out={g: np.empty_like(params[g]) for g in groups}
+    )
+
+    ws = _network.Workspace(spec, X, np.float64)
+    assert ws.top_fused
+    loss = _network.forward_top(
+        params, spec, ws, y[:, 0].copy(), sw, scale[:, 0].copy(), lowest <= depth
+    )
+    _network.backward(params, spec, ws, None, lowest, top_done=True)
+    got = _network.gradients(spec, ws, groups, out={g: np.empty_like(params[g]) for g in groups})
+    np.testing.assert_allclose(loss, expected_loss, rtol=1e-13)
+    for g in groups:
+        np.testing.assert_allclose(got[g], expected[g], rtol=1e-12, atol=1e-15, err_msg=g)
+
+
+@needs_kernels
+def test_weighted_training_with_kernels_matches_numpy(monkeypatch):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(60, 3))
+    y = np.sin(3 * X[:, 0]) + X[:, 1] * X[:, 2]
+    sw = rng.random(60) * 3
+    kwargs = dict(width=40, depth=2, learning_rate=0.05, max_iter=40, random_state=0)
+    with_kernels = GDNetworkRegressor(**kwargs).fit(X, y, sample_weight=sw)
+    monkeypatch.setattr(_network, "_fused", None)
+    numpy_only = GDNetworkRegressor(**kwargs).fit(X, y, sample_weight=sw)
+    np.testing.assert_allclose(with_kernels.loss_curve_, numpy_only.loss_curve_, rtol=1e-12)
+    for g, value in numpy_only.params_.items():
+        np.testing.assert_allclose(with_kernels.params_[g], value, rtol=1e-10, atol=1e-13)
