@@ -45,8 +45,11 @@
 #define VECTOR
 #define VLEN(T) 1
 #endif
-/* linear_relu works on blocks of ROWS rows (see there). */
+/* Blocking of linear_relu (ROWS rows) and of mask_mul's x.T @ d (GROUP rows,
+ * COLS bytes of each row of g); see there. */
 #define ROWS 32
+#define GROUP 64
+#define COLS 2048
 
 typedef struct {
     const char *name;
@@ -148,24 +151,83 @@ static int acquire(const char *func, PyObject **objs, const Spec *specs, Buf *bu
             }                                                                            \
         }                                                                                \
     }                                                                                    \
-    static void mask_mul_##S(T *restrict d, const T *restrict h, T *restrict cs, Py_ssize_t n, Py_ssize_t m)       \
-    {                                                                                    \
-        if (cs) {                                                                        \
-            memset(cs, 0, (size_t)m * sizeof(T));                                        \
-        }                                                                                \
-        for (Py_ssize_t i = 0; i < n; i++) {                                             \
-            T *restrict di = d + i * m;                                                           \
-            const T *restrict hi = h + i * m;                                                     \
-            for (Py_ssize_t j = 0; j < m; j++) {                                         \
-                di[j] = hi[j] > 0 ? di[j] : (T)0;                                        \
-            }                                                                            \
-            if (cs) {                                                                    \
-                for (Py_ssize_t j = 0; j < m; j++) {                                     \
-                    cs[j] += di[j];                                                      \
-                }                                                                        \
-            }                                                                            \
-        }                                                                                \
-    }                                                                                    \
+    /* g[:, j0:j1] += x[:rows].T @ d[:rows, j0:j1] for rows <= 8 rows of d (in              \
+     * cache): for each vector of columns, the rows' vectors stay in registers while        \
+     * the p rows of g are updated, so g is read and written once per 8 rows. */            \
+    CLONES static void xtd_rows_##S(T *restrict g, const T *restrict x, const T *restrict d,\
+                                    Py_ssize_t rows, Py_ssize_t p, Py_ssize_t m, Py_ssize_t j0,\
+                                    Py_ssize_t j1)                                          \
+    {                                                                                       \
+        enum { K = VLEN(T) };                                                               \
+        typedef T V VECTOR;                                                                 \
+        Py_ssize_t j = j0;                                                                  \
+        if (rows == 8) {                                                                    \
+            for (; j + K <= j1; j += K) {                                                   \
+                V d0, d1, d2, d3, d4, d5, d6, d7;                                           \
+                memcpy(&d0, d + j, sizeof(V));                                              \
+                memcpy(&d1, d + m + j, sizeof(V));                                          \
+                memcpy(&d2, d + 2 * m + j, sizeof(V));                                      \
+                memcpy(&d3, d + 3 * m + j, sizeof(V));                                      \
+                memcpy(&d4, d + 4 * m + j, sizeof(V));                                      \
+                memcpy(&d5, d + 5 * m + j, sizeof(V));                                      \
+                memcpy(&d6, d + 6 * m + j, sizeof(V));                                      \
+                memcpy(&d7, d + 7 * m + j, sizeof(V));                                      \
+                for (Py_ssize_t k = 0; k < p; k++) {                                        \
+                    V gk;                                                                   \
+                    memcpy(&gk, g + k * m + j, sizeof(V));                                  \
+                    gk += x[k] * d0 + x[p + k] * d1 + x[2 * p + k] * d2 + x[3 * p + k] * d3;\
+                    gk += x[4 * p + k] * d4 + x[5 * p + k] * d5 + x[6 * p + k] * d6 +       \
+                          x[7 * p + k] * d7;                                                \
+                    memcpy(g + k * m + j, &gk, sizeof(V));                                  \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
+        for (Py_ssize_t r = 0; r < rows; r++) { /* the columns left, or fewer rows */       \
+            for (Py_ssize_t k = 0; k < p; k++) {                                            \
+                T *restrict gk = g + k * m;                                                 \
+                const T a = x[r * p + k];                                                   \
+                for (Py_ssize_t jj = j; jj < j1; jj++) {                                    \
+                    gk[jj] += a * d[r * m + jj];                                            \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
+    }                                                                                       \
+    static void mask_mul_##S(T *restrict d, const T *restrict h, T *restrict cs,            \
+                             const T *restrict x, T *restrict g, Py_ssize_t n, Py_ssize_t m,\
+                             Py_ssize_t p)                                                  \
+    {                                                                                       \
+        if (cs) {                                                                           \
+            memset(cs, 0, (size_t)m * sizeof(T));                                           \
+        }                                                                                   \
+        if (g) {                                                                            \
+            memset(g, 0, (size_t)(p * m) * sizeof(T));                                      \
+        }                                                                                   \
+        /* Rows in groups of GROUP: masked first (with the column sums), then, while        \
+         * they are in cache, g += x.T @ d one block of COLS columns of g (in L1)           \
+         * at a time, 8 rows at a time. */                                                  \
+        for (Py_ssize_t i0 = 0; i0 < n; i0 += GROUP) {                                      \
+            const Py_ssize_t i1 = n - i0 < GROUP ? n : i0 + GROUP;                          \
+            for (Py_ssize_t i = i0; i < i1; i++) {                                          \
+                T *restrict di = d + i * m;                                                 \
+                const T *restrict hi = h + i * m;                                           \
+                for (Py_ssize_t j = 0; j < m; j++) {                                        \
+                    di[j] = hi[j] > 0 ? di[j] : (T)0;                                       \
+                }                                                                           \
+                if (cs) {                                                                   \
+                    for (Py_ssize_t j = 0; j < m; j++) {                                    \
+                        cs[j] += di[j];                                                     \
+                    }                                                                       \
+                }                                                                           \
+            }                                                                               \
+            for (Py_ssize_t j0 = 0; g && j0 < m; j0 += COLS / sizeof(T)) {                  \
+                const Py_ssize_t j1 = m - j0 < (Py_ssize_t)(COLS / sizeof(T)) ? m : j0 + COLS / sizeof(T);\
+                for (Py_ssize_t r0 = i0; r0 < i1; r0 += 8) {                                \
+                    const Py_ssize_t rows = i1 - r0 < 8 ? i1 - r0 : 8;                      \
+                    xtd_rows_##S(g, x + r0 * p, d + r0 * m, rows, p, m, j0, j1);            \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
+    }                                                                                       \
     /* z = max(alpha * x @ W + b, 0): for ROWS rows at a time, a chunk of 4 vectors of      \
      * each row is accumulated over the p inputs in registers (the chunk of W stays in      \
      * L1 across the rows), then written once. */                                           \
@@ -357,33 +419,39 @@ fail:
 
 static PyObject *py_mask_mul(PyObject *self, PyObject *args)
 {
-    static const Spec specs[] = {{"d", 2, 1, 0}, {"h", 2, 0, 0}, {"colsum", 1, 1, 1}};
-    PyObject *o[3];
-    Buf bufs[3];
+    static const Spec specs[] = {
+        {"d", 2, 1, 0}, {"h", 2, 0, 0}, {"colsum", 1, 1, 1}, {"x", 2, 0, 1}, {"g", 2, 1, 1}};
+    PyObject *o[5] = {NULL, NULL, NULL, Py_None, Py_None};
+    Buf bufs[5];
     memset(bufs, 0, sizeof bufs);
-    if (!PyArg_ParseTuple(args, "OOO:mask_mul", &o[0], &o[1], &o[2])) {
+    if (!PyArg_ParseTuple(args, "OOO|OO:mask_mul", &o[0], &o[1], &o[2], &o[3], &o[4])) {
         return NULL;
     }
-    int dbl = acquire("mask_mul", o, specs, bufs, 3);
+    int dbl = acquire("mask_mul", o, specs, bufs, 5);
     if (dbl < 0) {
         goto fail;
     }
-    Py_ssize_t n = DIM(0, 0), m = DIM(0, 1);
-    if (DIM(1, 0) != n || DIM(1, 1) != m || (bufs[2].held && DIM(2, 0) != m)) {
+    if (bufs[3].held != bufs[4].held) {
+        PyErr_SetString(PyExc_ValueError, "mask_mul: give both x and g, or neither");
+        goto fail;
+    }
+    Py_ssize_t n = DIM(0, 0), m = DIM(0, 1), p = bufs[3].held ? DIM(3, 1) : 0;
+    if (DIM(1, 0) != n || DIM(1, 1) != m || (bufs[2].held && DIM(2, 0) != m) ||
+        (bufs[3].held && (DIM(3, 0) != n || DIM(4, 0) != p || DIM(4, 1) != m))) {
         PyErr_SetString(PyExc_ValueError, "mask_mul: inconsistent shapes");
         goto fail;
     }
     Py_BEGIN_ALLOW_THREADS
     if (dbl) {
-        mask_mul_d(BUF(0), BUF(1), BUF(2), n, m);
+        mask_mul_d(BUF(0), BUF(1), BUF(2), BUF(3), BUF(4), n, m, p);
     } else {
-        mask_mul_f(BUF(0), BUF(1), BUF(2), n, m);
+        mask_mul_f(BUF(0), BUF(1), BUF(2), BUF(3), BUF(4), n, m, p);
     }
     Py_END_ALLOW_THREADS
-    release(bufs, 3);
+    release(bufs, 5);
     Py_RETURN_NONE;
 fail:
-    release(bufs, 3);
+    release(bufs, 5);
     return NULL;
 }
 

@@ -296,6 +296,8 @@ class Workspace:
         self.top_fused = self.fused and spec.n_outputs == 1
         self.out_grad = np.empty(spec.width, dtype=dtype) if self.top_fused else None
         self.out_grad_ready = False
+        self.w1_grad = np.empty((X.shape[1], spec.width), dtype=dtype) if self.thin_input else None
+        self.w1_grad_ready = False
 
 
 def forward(params, spec: NetworkSpec, X, workspace: Workspace | None = None, *, last=None):
@@ -375,16 +377,21 @@ def forward_top(params, spec: NetworkSpec, ws: Workspace, y, sample_weight, scal
     return loss
 
 
-def backward(params, spec: NetworkSpec, ws: Workspace, delta_out, lowest=1, *, top_done=False):
+def backward(
+    params, spec: NetworkSpec, ws: Workspace, delta_out, lowest=1, *, top_done=False, w1=False
+):
     """Backpropagate ``delta_out = dLoss/df`` (per sample) to every layer.
 
     Fills ``ws.deltas[l - 1] = dLoss/dz_l`` for ``l = lowest .. L+1`` using the
     cached forward pass in ``ws``. Groups below ``lowest`` need no delta. With
     ``top_done``, `forward_top` has already filled the deltas of layers
-    ``L .. L+1`` (``delta_out`` is then ignored).
+    ``L .. L+1`` (``delta_out`` is then ignored). With ``w1`` (the gradient of
+    ``W1`` will be asked for) and ``ws.thin_input``, that gradient is summed in
+    the pass that masks the first layer's delta, into ``ws.w1_grad``.
     """
     act = spec.act
     L = spec.depth
+    ws.w1_grad_ready = False
     if top_done:
         start = L - 1
     else:
@@ -400,6 +407,10 @@ def backward(params, spec: NetworkSpec, ws: Workspace, delta_out, lowest=1, *, t
             if l == L and W_next.shape[1] == 1:  # a single output: a masked outer product
                 w = (a_next * W_next[:, 0]).astype(d.dtype, copy=False)
                 _fused.outer_mask(d, ws.deltas[L][:, 0], w, ws.hs[l], ws.colsums[l - 1])
+            elif l == 1 and w1 and ws.thin_input:  # mask, bias and W1 gradients in one pass
+                _gemm(a_next, ws.deltas[l], W_next.T, out=d)
+                _fused.mask_mul(d, ws.hs[l], ws.colsums[l - 1], ws.hs[0], ws.w1_grad)
+                ws.w1_grad_ready = True
             else:
                 _gemm(a_next, ws.deltas[l], W_next.T, out=d)
                 _fused.mask_mul(d, ws.hs[l], ws.colsums[l - 1])
@@ -422,26 +433,27 @@ def gradients(spec: NetworkSpec, ws: Workspace, groups, out, alpha=1.0, beta=0.0
         a, c = spec.multipliers[l - 1]
         delta = ws.deltas[l - 1]
         if g[0] == "W" and l == spec.depth + 1 and ws.out_grad_ready:  # from `forward_top`
-            col = out[g][:, 0]
-            if beta == 0.0:
-                np.multiply(ws.out_grad, alpha * a, out=col)
-            else:
-                if beta != 1.0:
-                    col *= beta
-                col += (alpha * a) * ws.out_grad
+            _axpby(alpha * a, ws.out_grad, beta, out[g][:, 0])
+        elif g == "W1" and ws.w1_grad_ready:  # summed during `backward`
+            _axpby(alpha * a, ws.w1_grad, beta, out[g])
         elif g[0] == "W":
             _matmul(alpha * a, ws.hs[l - 1].T, delta, out=out[g], beta=beta)
         elif l <= spec.depth and ws.colsums_ready[l - 1]:  # summed during `backward`
-            colsum = ws.colsums[l - 1]
-            if beta == 0.0:
-                np.multiply(colsum, alpha * c, out=out[g])
-            else:
-                if beta != 1.0:
-                    out[g] *= beta
-                out[g] += (alpha * c) * colsum
+            _axpby(alpha * c, ws.colsums[l - 1], beta, out[g])
         else:  # column sums as a matrix-vector product, accumulated in place
             _gemv(alpha * c, delta.T, ws.ones, out[g], beta=beta)
     return out
+
+
+def _axpby(alpha, x, beta, y):
+    """``y = alpha * x + beta * y`` in place."""
+    if beta == 0.0:
+        np.multiply(x, alpha, out=y)
+    else:
+        if beta != 1.0:
+            y *= beta
+        y += alpha * x
+    return y
 
 
 def lowest_layer(groups) -> int:

@@ -171,6 +171,7 @@ def train(
     N = Y.size
     scale = (sample_weight / N).astype(dtype)[:, None]
     lowest = lowest_layer(groups)
+    w1 = "W1" in groups
     state = {} if optimizer_state is None else optimizer_state
     key = (solver, learning_rate, momentum)
     if state.get("key") != key:
@@ -228,10 +229,10 @@ def train(
                     result.stop = "tol"
                     break
             if top:
-                backward(params, spec, ws, None, lowest, top_done=True)
+                backward(params, spec, ws, None, lowest, top_done=True, w1=w1)
             else:
                 np.multiply(resid, scale, out=resid)
-                backward(params, spec, ws, resid, lowest)
+                backward(params, spec, ws, resid, lowest, w1=w1)
             updating = True
             for g in groups:
                 np.copyto(prev[g], params[g])

@@ -196,6 +196,30 @@ def test_relu_output_propagates_nan():
 
 
 @needs_kernels
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+# rows around the kernel's blocks of 8 and 64; columns around its vectors (8 or 16
+# values) and its column blocks (256 or 512 values)
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (8, 16), (65, 33), (300, 256), (70, 600)])
+@pytest.mark.parametrize("p", [1, 10])
+def test_mask_mul_sums_the_first_layer_gradient(dtype, shape, p):
+    _, h, d, _, _ = arrays(*shape, dtype)
+    x = np.random.default_rng(5).standard_normal((shape[0], p)).astype(dtype)
+    expected = d * (h > 0)
+    colsum = np.empty(shape[1], dtype=dtype)
+    g = np.full((p, shape[1]), np.nan, dtype=dtype)  # overwritten, not accumulated into
+    fused.mask_mul(d, h, colsum, x, g)
+    np.testing.assert_array_equal(d, expected)
+    reference = x.T.astype(np.float64) @ expected
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    scale = np.abs(x).T @ np.abs(expected)  # bounds the rounding of each entry
+    np.testing.assert_array_less(np.abs(g - reference), tol * (scale + 1))
+    with pytest.raises(ValueError, match="both x and g"):
+        fused.mask_mul(d, h, colsum, x)
+    with pytest.raises(ValueError, match="inconsistent shapes"):
+        fused.mask_mul(d, h, colsum, np.ones((shape[0] + 1, p), dtype=dtype), g)
+
+
+@needs_kernels
 def test_kernels_reject_bad_arrays():
     z, h, d, b, r = arrays(5, 4, np.float64)
     with pytest.raises(TypeError, match="float32 or float64"):
@@ -347,7 +371,9 @@ def test_forward_top_gives_the_gradients_of_the_layer_by_layer_passes(
     loss = _network.forward_top(
         params, spec, ws, y[:, 0].copy(), sw, scale[:, 0].copy(), lowest <= depth
     )
-    _network.backward(params, spec, ws, None, lowest, top_done=True)
+    assert ws.thin_input  # W1's gradient comes from the masking pass too
+    _network.backward(params, spec, ws, None, lowest, top_done=True, w1="W1" in groups)
+    assert ws.w1_grad_ready == ("W1" in groups and depth > 1)
     got = _network.gradients(spec, ws, groups, out={g: np.empty_like(params[g]) for g in groups})
     np.testing.assert_allclose(loss, expected_loss, rtol=1e-13)
     for g in groups:
