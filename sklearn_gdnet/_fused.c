@@ -11,10 +11,14 @@
  *   relu_bias(z, b)                 z[i, j] = max(z[i, j] + b[j], 0), NaN kept
  *   linear_relu(z, x, W, b, alpha)  z[i, j] = max(alpha * (x @ W)[i, j] + b[j], 0)
  *   outer_mask(d, r, w, h, colsum)  d[i, j] = r[i] * w[j] if h[i, j] > 0 else 0
- *   mask_mul(d, h, colsum)          d[i, j] = d[i, j]    if h[i, j] > 0 else 0
+ *   mask_mul(d, h, colsum, x=None, g=None, write=True)
+ *                                   d[i, j] = d[i, j]    if h[i, j] > 0 else 0
+ *       and, with x and g, g = x.T @ d (the first layer's weight gradient);
+ *       with write=False d is left as it is and only colsum and g are formed
  *   relu_output(z, b, v, c, y, sw, scale, out, r, d, colsum, gh)
- *       the top hidden layer of a network with one output, its output, loss and
- *       output-layer gradient, and the top layer's delta, in one pass; see there
+ *       the top hidden layer of a network with one output (z its product, left
+ *       as it is), the output, loss and output-layer gradient, and the top
+ *       layer's delta, in one pass; see there
  *
  * ``colsum`` (length m, or None) receives the column sums of the new ``d``:
  * the bias gradient of the layer, for free while ``d`` is in registers.
@@ -27,9 +31,9 @@
 #include <Python.h>
 #include <string.h>
 
-/* The kernel with real arithmetic, linear_relu, is also compiled for AVX-512
- * and AVX2, and the loader picks what the CPU has; the memory-bound passes
- * gain nothing from that. */
+/* The loops with real arithmetic (linear_relu, relu_output, and the x.T @ d
+ * of mask_mul) are also compiled for AVX-512 and AVX2, and the loader picks
+ * what the CPU has; the memory-bound passes gain nothing from that. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
@@ -45,11 +49,17 @@
 #define VECTOR
 #define VLEN(T) 1
 #endif
-/* Blocking of linear_relu (ROWS rows) and of mask_mul's x.T @ d (GROUP rows,
- * COLS bytes of each row of g); see there. */
+/* Blocking of linear_relu (ROWS rows) and of mask_mul's x.T @ d (groups of
+ * about GROUP_BYTES of rows of d, a multiple of 8 rows; COLS bytes of each row
+ * of g); see there. */
 #define ROWS 32
-#define GROUP 64
+#define GROUP_BYTES 262144
 #define COLS 2048
+static Py_ssize_t group_rows(Py_ssize_t m, size_t size)
+{
+    Py_ssize_t rows = (Py_ssize_t)(GROUP_BYTES / ((size_t)(m > 0 ? m : 1) * size)) / 8 * 8;
+    return rows < 8 ? 8 : rows;
+}
 
 typedef struct {
     const char *name;
@@ -175,9 +185,11 @@ static int acquire(const char *func, PyObject **objs, const Spec *specs, Buf *bu
                 for (Py_ssize_t k = 0; k < p; k++) {                                        \
                     V gk;                                                                   \
                     memcpy(&gk, g + k * m + j, sizeof(V));                                  \
-                    gk += x[k] * d0 + x[p + k] * d1 + x[2 * p + k] * d2 + x[3 * p + k] * d3;\
-                    gk += x[4 * p + k] * d4 + x[5 * p + k] * d5 + x[6 * p + k] * d6 +       \
-                          x[7 * p + k] * d7;                                                \
+                    /* a tree of sums: short dependency chains */                           \
+                    V s01 = x[k] * d0 + x[p + k] * d1, s23 = x[2 * p + k] * d2 + x[3 * p + k] * d3;\
+                    V s45 = x[4 * p + k] * d4 + x[5 * p + k] * d5;                          \
+                    V s67 = x[6 * p + k] * d6 + x[7 * p + k] * d7;                          \
+                    gk += (s01 + s23) + (s45 + s67);                                        \
                     memcpy(g + k * m + j, &gk, sizeof(V));                                  \
                 }                                                                           \
             }                                                                               \
@@ -192,9 +204,8 @@ static int acquire(const char *func, PyObject **objs, const Spec *specs, Buf *bu
             }                                                                               \
         }                                                                                   \
     }                                                                                       \
-    static void mask_mul_##S(T *restrict d, const T *restrict h, T *restrict cs,            \
-                             const T *restrict x, T *restrict g, Py_ssize_t n, Py_ssize_t m,\
-                             Py_ssize_t p)                                                  \
+    static void mask_mul_##S(T *d, const T *restrict h, T *restrict cs, const T *restrict x,\
+                             T *restrict g, T *scratch, Py_ssize_t n, Py_ssize_t m, Py_ssize_t p)\
     {                                                                                       \
         if (cs) {                                                                           \
             memset(cs, 0, (size_t)m * sizeof(T));                                           \
@@ -202,50 +213,70 @@ static int acquire(const char *func, PyObject **objs, const Spec *specs, Buf *bu
         if (g) {                                                                            \
             memset(g, 0, (size_t)(p * m) * sizeof(T));                                      \
         }                                                                                   \
-        /* Rows in groups of GROUP: masked first (with the column sums), then, while        \
-         * they are in cache, g += x.T @ d one block of COLS columns of g (in L1)           \
-         * at a time, 8 rows at a time. */                                                  \
-        for (Py_ssize_t i0 = 0; i0 < n; i0 += GROUP) {                                      \
-            const Py_ssize_t i1 = n - i0 < GROUP ? n : i0 + GROUP;                          \
+        /* Rows in groups of `group_rows`: masked first (with the column sums), into d or,  \
+         * where d is not to be written, into the group's scratch rows; then, while         \
+         * they are in cache, g += x.T @ (masked rows), one block of COLS bytes of          \
+         * the rows of g (in L1) and 8 rows at a time. */                                   \
+        const Py_ssize_t group = group_rows(m, sizeof(T));                                  \
+        for (Py_ssize_t i0 = 0; i0 < n; i0 += group) {                                      \
+            const Py_ssize_t i1 = n - i0 < group ? n : i0 + group;                          \
+            T *masked = scratch ? scratch : d + i0 * m;                                     \
             for (Py_ssize_t i = i0; i < i1; i++) {                                          \
-                T *restrict di = d + i * m;                                                 \
                 const T *restrict hi = h + i * m;                                           \
-                for (Py_ssize_t j = 0; j < m; j++) {                                        \
-                    di[j] = hi[j] > 0 ? di[j] : (T)0;                                       \
+                T *restrict oi = masked + (i - i0) * m;                                     \
+                if (scratch) { /* two loops: each one vectorizes, with no alias check */    \
+                    const T *restrict di = d + i * m;                                       \
+                    for (Py_ssize_t j = 0; j < m; j++) {                                    \
+                        const T dv = di[j]; /* loaded always: the loop vectorizes */        \
+                        oi[j] = hi[j] > 0 ? dv : (T)0;                                      \
+                    }                                                                       \
+                } else {                                                                    \
+                    for (Py_ssize_t j = 0; j < m; j++) {                                    \
+                        oi[j] = hi[j] > 0 ? oi[j] : (T)0;                                   \
+                    }                                                                       \
                 }                                                                           \
                 if (cs) {                                                                   \
                     for (Py_ssize_t j = 0; j < m; j++) {                                    \
-                        cs[j] += di[j];                                                     \
+                        cs[j] += oi[j];                                                     \
                     }                                                                       \
                 }                                                                           \
             }                                                                               \
-            for (Py_ssize_t j0 = 0; g && j0 < m; j0 += COLS / sizeof(T)) {                  \
-                const Py_ssize_t j1 = m - j0 < (Py_ssize_t)(COLS / sizeof(T)) ? m : j0 + COLS / sizeof(T);\
+            const Py_ssize_t block = COLS / sizeof(T);                                      \
+            for (Py_ssize_t j0 = 0; g && j0 < m; j0 += block) {                             \
+                const Py_ssize_t j1 = m - j0 < block ? m : j0 + block;                      \
                 for (Py_ssize_t r0 = i0; r0 < i1; r0 += 8) {                                \
                     const Py_ssize_t rows = i1 - r0 < 8 ? i1 - r0 : 8;                      \
-                    xtd_rows_##S(g, x + r0 * p, d + r0 * m, rows, p, m, j0, j1);            \
+                    xtd_rows_##S(g, x + r0 * p, masked + (r0 - i0) * m, rows, p, m, j0, j1);\
                 }                                                                           \
             }                                                                               \
         }                                                                                   \
     }                                                                                       \
     /* z = max(alpha * x @ W + b, 0): for ROWS rows at a time, a chunk of 4 vectors of      \
      * each row is accumulated over the p inputs in registers (the chunk of W stays in      \
-     * L1 across the rows), then written once. */                                           \
+     * L1 across the rows), then written once. The last m % (4 vectors) columns go          \
+     * through the same code from wpad, a copy of them padded with zeros (p chunks). */     \
     CLONES static void linear_relu_##S(T *restrict z, const T *restrict x, const T *restrict W,\
-                                       const T *restrict b, T alpha, Py_ssize_t n, Py_ssize_t p,\
-                                       Py_ssize_t m)                                        \
+                                       const T *restrict b, T alpha, T *restrict wpad,      \
+                                       Py_ssize_t n, Py_ssize_t p, Py_ssize_t m)            \
     {                                                                                       \
         enum { K = VLEN(T), C = 4 * K };                                                    \
         typedef T V VECTOR;                                                                 \
-        const Py_ssize_t mc = m - m % C; /* columns done in chunks; the rest one by one */  \
+        const Py_ssize_t mc = m - m % C;                                                    \
+        for (Py_ssize_t k = 0; k < p; k++) {                                                \
+            for (Py_ssize_t j = 0; j < C; j++) {                                            \
+                wpad[k * C + j] = mc + j < m ? W[k * m + mc + j] : (T)0;                    \
+            }                                                                               \
+        }                                                                                   \
         for (Py_ssize_t i0 = 0; i0 < n; i0 += ROWS) {                                       \
             const Py_ssize_t i1 = n - i0 < ROWS ? n : i0 + ROWS;                            \
-            for (Py_ssize_t j0 = 0; j0 < mc; j0 += C) {                                     \
+            for (Py_ssize_t j0 = 0; j0 < m; j0 += C) {                                      \
+                const T *w = j0 < mc ? W + j0 : wpad; /* row k of the chunk at w + k * ws */\
+                const Py_ssize_t ws = j0 < mc ? m : C, width = m - j0 < C ? m - j0 : C;     \
                 for (Py_ssize_t i = i0; i < i1; i++) {                                      \
                     const T *restrict xi = x + i * p;                                       \
                     V a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, w0, w1, w2, w3;               \
                     for (Py_ssize_t k = 0; k < p; k++) {                                    \
-                        const T *wk = W + k * m + j0;                                       \
+                        const T *wk = w + k * ws;                                           \
                         memcpy(&w0, wk, sizeof(V));                                         \
                         memcpy(&w1, wk + K, sizeof(V));                                     \
                         memcpy(&w2, wk + 2 * K, sizeof(V));                                 \
@@ -261,33 +292,32 @@ static int acquire(const char *func, PyObject **objs, const Spec *specs, Buf *bu
                     memcpy(acc + 2 * K, &a2, sizeof(V));                                    \
                     memcpy(acc + 3 * K, &a3, sizeof(V));                                    \
                     T *restrict zi = z + i * m + j0;                                        \
-                    for (int j = 0; j < C; j++) {                                           \
-                        T v = alpha * acc[j] + b[j0 + j];                                   \
-                        zi[j] = v < 0 ? (T)0 : v;                                           \
+                    if (width == C) {                                                       \
+                        for (int j = 0; j < C; j++) {                                       \
+                            T v = alpha * acc[j] + b[j0 + j];                               \
+                            zi[j] = v < 0 ? (T)0 : v;                                       \
+                        }                                                                   \
+                    } else {                                                                \
+                        for (Py_ssize_t j = 0; j < width; j++) {                            \
+                            T v = alpha * acc[j] + b[j0 + j];                               \
+                            zi[j] = v < 0 ? (T)0 : v;                                       \
+                        }                                                                   \
                     }                                                                       \
-                }                                                                           \
-            }                                                                               \
-            for (Py_ssize_t i = i0; i < i1; i++) {                                          \
-                for (Py_ssize_t j = mc; j < m; j++) {                                       \
-                    T acc = 0;                                                              \
-                    for (Py_ssize_t k = 0; k < p; k++) {                                    \
-                        acc += x[i * p + k] * W[k * m + j];                                 \
-                    }                                                                       \
-                    T v = alpha * acc + b[j];                                               \
-                    z[i * m + j] = v < 0 ? (T)0 : v;                                        \
                 }                                                                           \
             }                                                                               \
         }                                                                                   \
-    }                                                                                    \
+    }                                                                                       \
     /* The top hidden layer and a single output in one pass over the rows: for each         \
-     * row (in L1 from the first touch) h = max(z + b, 0) in place, out = h . v + c,        \
+     * row, h = max(z + b, 0) into the row buffer hi, which stays in L1 (z is left as it    \
+     * is: nothing after the pass needs h), out = h . v + c,                                \
      * e = out - y, loss += sw * e^2 (in double), r = scale * e, gh += r * h and,           \
      * where d is given, d = r * v * (h > 0) with column sums in cs. Returns the            \
      * loss sum. v is the output weight column times its multiplier. */                     \
-    CLONES static double relu_output_##S(T *restrict z, const T *restrict b, const T *restrict v,\
-                                         T c, const T *restrict y, const double *restrict sw,\
-                                         const T *restrict scale, T *restrict out, T *restrict r,\
-                                         T *restrict d, T *restrict cs, T *restrict gh,     \
+    CLONES static double relu_output_##S(const T *restrict z, const T *restrict b,          \
+                                         const T *restrict v, T c, const T *restrict y,     \
+                                         const double *restrict sw, const T *restrict scale,\
+                                         T *restrict out, T *restrict r, T *restrict d,     \
+                                         T *restrict cs, T *restrict gh, T *restrict hi,    \
                                          Py_ssize_t n, Py_ssize_t m)                        \
     {                                                                                       \
         enum { K = VLEN(T) };                                                               \
@@ -298,16 +328,16 @@ static int acquire(const char *func, PyObject **objs, const Spec *specs, Buf *bu
             memset(cs, 0, (size_t)m * sizeof(T));                                           \
         }                                                                                   \
         for (Py_ssize_t i = 0; i < n; i++) {                                                \
-            T *restrict zi = z + i * m;                                                     \
+            const T *restrict zi = z + i * m;                                               \
             for (Py_ssize_t j = 0; j < m; j++) {                                            \
                 T t = zi[j] + b[j];                                                         \
-                zi[j] = t < 0 ? (T)0 : t; /* NaN passes through, as in np.maximum */        \
+                hi[j] = t < 0 ? (T)0 : t; /* NaN passes through, as in np.maximum */        \
             }                                                                               \
             V a0 = {0}, a1 = {0}, h0, h1, v0, v1;                                           \
             Py_ssize_t j = 0;                                                               \
             for (; j + 2 * K <= m; j += 2 * K) {                                            \
-                memcpy(&h0, zi + j, sizeof(V));                                             \
-                memcpy(&h1, zi + j + K, sizeof(V));                                         \
+                memcpy(&h0, hi + j, sizeof(V));                                             \
+                memcpy(&h1, hi + j + K, sizeof(V));                                         \
                 memcpy(&v0, v + j, sizeof(V));                                              \
                 memcpy(&v1, v + j + K, sizeof(V));                                          \
                 a0 += h0 * v0;                                                              \
@@ -321,7 +351,7 @@ static int acquire(const char *func, PyObject **objs, const Spec *specs, Buf *bu
                 o += part[k];                                                               \
             }                                                                               \
             for (; j < m; j++) {                                                            \
-                o += zi[j] * v[j];                                                          \
+                o += hi[j] * v[j];                                                          \
             }                                                                               \
             o += c;                                                                         \
             out[i] = o;                                                                     \
@@ -330,13 +360,13 @@ static int acquire(const char *func, PyObject **objs, const Spec *specs, Buf *bu
             const T ri = scale[i] * e;                                                      \
             r[i] = ri;                                                                      \
             for (Py_ssize_t j = 0; j < m; j++) {                                            \
-                gh[j] += ri * zi[j];                                                        \
+                gh[j] += ri * hi[j];                                                        \
             }                                                                               \
             if (d) {                                                                        \
                 T *restrict di = d + i * m;                                                 \
                 for (Py_ssize_t j = 0; j < m; j++) {                                        \
                     T t = ri * v[j];                                                        \
-                    di[j] = t * (T)(zi[j] > 0); /* as NumPy's (r * v) * (h > 0) */          \
+                    di[j] = t * (T)(hi[j] > 0); /* as NumPy's (r * v) * (h > 0) */          \
                 }                                                                           \
                 if (cs) {                                                                   \
                     for (Py_ssize_t j = 0; j < m; j++) {                                    \
@@ -422,9 +452,11 @@ static PyObject *py_mask_mul(PyObject *self, PyObject *args)
     static const Spec specs[] = {
         {"d", 2, 1, 0}, {"h", 2, 0, 0}, {"colsum", 1, 1, 1}, {"x", 2, 0, 1}, {"g", 2, 1, 1}};
     PyObject *o[5] = {NULL, NULL, NULL, Py_None, Py_None};
+    int write = 1;
+    void *scratch = NULL;
     Buf bufs[5];
     memset(bufs, 0, sizeof bufs);
-    if (!PyArg_ParseTuple(args, "OOO|OO:mask_mul", &o[0], &o[1], &o[2], &o[3], &o[4])) {
+    if (!PyArg_ParseTuple(args, "OOO|OOp:mask_mul", &o[0], &o[1], &o[2], &o[3], &o[4], &write)) {
         return NULL;
     }
     int dbl = acquire("mask_mul", o, specs, bufs, 5);
@@ -441,13 +473,23 @@ static PyObject *py_mask_mul(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "mask_mul: inconsistent shapes");
         goto fail;
     }
+    if (!write) { /* the masked rows of one group at a time, in cache */
+        Py_ssize_t group = group_rows(m, dbl ? sizeof(double) : sizeof(float));
+        Py_ssize_t rows = n < group ? n : group;
+        scratch = PyMem_RawMalloc((size_t)(rows * m + 1) * (dbl ? sizeof(double) : sizeof(float)));
+        if (scratch == NULL) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+    }
     Py_BEGIN_ALLOW_THREADS
     if (dbl) {
-        mask_mul_d(BUF(0), BUF(1), BUF(2), BUF(3), BUF(4), n, m, p);
+        mask_mul_d(BUF(0), BUF(1), BUF(2), BUF(3), BUF(4), scratch, n, m, p);
     } else {
-        mask_mul_f(BUF(0), BUF(1), BUF(2), BUF(3), BUF(4), n, m, p);
+        mask_mul_f(BUF(0), BUF(1), BUF(2), BUF(3), BUF(4), scratch, n, m, p);
     }
     Py_END_ALLOW_THREADS
+    PyMem_RawFree(scratch);
     release(bufs, 5);
     Py_RETURN_NONE;
 fail:
@@ -474,13 +516,20 @@ static PyObject *py_linear_relu(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "linear_relu: inconsistent shapes");
         goto fail;
     }
+    /* room for the last columns of W padded to 4 vectors (4 * 64 bytes a row) */
+    void *wpad = PyMem_RawMalloc((size_t)(p > 0 ? p : 1) * 256);
+    if (wpad == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
     Py_BEGIN_ALLOW_THREADS
     if (dbl) {
-        linear_relu_d(BUF(0), BUF(1), BUF(2), BUF(3), alpha, n, p, m);
+        linear_relu_d(BUF(0), BUF(1), BUF(2), BUF(3), alpha, wpad, n, p, m);
     } else {
-        linear_relu_f(BUF(0), BUF(1), BUF(2), BUF(3), (float)alpha, n, p, m);
+        linear_relu_f(BUF(0), BUF(1), BUF(2), BUF(3), (float)alpha, wpad, n, p, m);
     }
     Py_END_ALLOW_THREADS
+    PyMem_RawFree(wpad);
     release(bufs, 4);
     Py_RETURN_NONE;
 fail:
@@ -491,7 +540,7 @@ fail:
 static PyObject *py_relu_output(PyObject *self, PyObject *args)
 {
     static const Spec specs[] = {
-        {"z", 2, 1, 0},      {"b", 1, 0, 0},  {"v", 1, 0, 0},      {"y", 1, 0, 0},
+        {"z", 2, 0, 0},      {"b", 1, 0, 0},  {"v", 1, 0, 0},      {"y", 1, 0, 0},
         {"sw", 1, 0, 0, 1},  {"scale", 1, 0, 0}, {"out", 1, 1, 0}, {"r", 1, 1, 0},
         {"d", 2, 1, 1},      {"colsum", 1, 1, 1}, {"gh", 1, 1, 0}};
     enum { N_ARGS = sizeof specs / sizeof specs[0] };
@@ -519,15 +568,21 @@ static PyObject *py_relu_output(PyObject *self, PyObject *args)
             goto fail;
         }
     }
+    void *row = PyMem_RawMalloc((size_t)(m > 0 ? m : 1) * (dbl ? sizeof(double) : sizeof(float)));
+    if (row == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
     Py_BEGIN_ALLOW_THREADS
     if (dbl) {
         loss = relu_output_d(BUF(0), BUF(1), BUF(2), c, BUF(3), BUF(4), BUF(5), BUF(6), BUF(7),
-                             BUF(8), BUF(9), BUF(10), n, m);
+                             BUF(8), BUF(9), BUF(10), row, n, m);
     } else {
         loss = relu_output_f(BUF(0), BUF(1), BUF(2), (float)c, BUF(3), BUF(4), BUF(5), BUF(6),
-                             BUF(7), BUF(8), BUF(9), BUF(10), n, m);
+                             BUF(7), BUF(8), BUF(9), BUF(10), row, n, m);
     }
     Py_END_ALLOW_THREADS
+    PyMem_RawFree(row);
     release(bufs, N_ARGS);
     return PyFloat_FromDouble(loss);
 fail:
@@ -545,7 +600,9 @@ static PyMethodDef methods[] = {
      "Top hidden layer, single output, loss and output-layer gradient in one pass; "
      "returns sum(sw * (out - y)**2)."},
     {"mask_mul", py_mask_mul, METH_VARARGS,
-     "d[i, j] = 0 where h[i, j] <= 0, in place; column sums of d into colsum."},
+     "mask_mul(d, h, colsum, x=None, g=None, write=True): d[i, j] = 0 where h[i, j] <= 0, "
+     "in place unless write is false; column sums of the masked d into colsum; with x and "
+     "g, g = x.T @ (masked d)."},
     {NULL, NULL, 0, NULL},
 };
 

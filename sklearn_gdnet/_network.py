@@ -248,10 +248,19 @@ def _matmul(alpha, A, B, out, beta=0.0):
 # --- forward and backward ------------------------------------------------------------
 
 
-#: Up to this many input features, the first ReLU layer's forward pass is one
-#: C pass (`_fused.linear_relu`) rather than a BLAS product and a ReLU pass:
-#: measured faster at widths 64 to 1024 in both dtypes up to about 12 features.
+#: Up to this many input features, and from this width on, the first ReLU
+#: layer's forward pass is one C pass (`_fused.linear_relu`) rather than a BLAS
+#: product and a ReLU pass: measured faster from width 32 to 1024 in both dtypes
+#: with 10 features (``benchmarks/bench_kernels.py``), and for up to about 12
+#: features at widths 64 to 1024. At smaller widths the activations fit in cache
+#: and BLAS is faster.
 THIN_INPUT_MAX_FEATURES = 12
+THIN_INPUT_MIN_WIDTH = 32
+#: With a thin input, the gradient of ``W1`` is summed in the pass that masks
+#: the first layer's delta (`_fused.mask_mul` with ``x``) while a row of that
+#: delta takes at most this many bytes; for longer rows (float64 from width
+#: 1024) a separate BLAS product was as fast or faster in the same benchmark.
+W1_GRAD_MAX_ROW_BYTES = 6144
 
 
 class Workspace:
@@ -287,6 +296,7 @@ class Workspace:
             and not sparse.issparse(X)
             and X.dtype == dtype
             and X.shape[1] <= THIN_INPUT_MAX_FEATURES
+            and spec.width >= THIN_INPUT_MIN_WIDTH
         )
         if self.thin_input:
             self.X = self.hs[0] = np.ascontiguousarray(X)
@@ -296,7 +306,10 @@ class Workspace:
         self.top_fused = self.fused and spec.n_outputs == 1
         self.out_grad = np.empty(spec.width, dtype=dtype) if self.top_fused else None
         self.out_grad_ready = False
-        self.w1_grad = np.empty((X.shape[1], spec.width), dtype=dtype) if self.thin_input else None
+        self.w1_in_mask = (
+            self.thin_input and spec.width * np.dtype(dtype).itemsize <= W1_GRAD_MAX_ROW_BYTES
+        )
+        self.w1_grad = np.empty((X.shape[1], spec.width), dtype=dtype) if self.w1_in_mask else None
         self.w1_grad_ready = False
 
 
@@ -342,7 +355,9 @@ def forward_top(params, spec: NetworkSpec, ws: Workspace, y, sample_weight, scal
     ``delta_out = scale * (f - y)``, the output layer's weight gradient
     (``ws.out_grad``, before its multiplier) and, with ``need_delta``, the top
     layer's delta and bias-gradient sums. Continue with
-    ``backward(..., delta_out=None, top_done=True)``.
+    ``backward(..., delta_out=None, top_done=True)``. The top layer's
+    activations are not stored (no later pass needs them): ``ws.hs[L]`` holds
+    its product ``a_L * h_{L-1} @ W_L`` afterwards.
 
     ``y``, ``sample_weight`` (float64) and ``scale`` are contiguous vectors.
     Returns ``sum_i sample_weight_i * (f(x_i) - y_i)**2``.
@@ -386,8 +401,9 @@ def backward(
     cached forward pass in ``ws``. Groups below ``lowest`` need no delta. With
     ``top_done``, `forward_top` has already filled the deltas of layers
     ``L .. L+1`` (``delta_out`` is then ignored). With ``w1`` (the gradient of
-    ``W1`` will be asked for) and ``ws.thin_input``, that gradient is summed in
-    the pass that masks the first layer's delta, into ``ws.w1_grad``.
+    ``W1`` will be asked for) and ``ws.w1_in_mask``, that gradient is summed in
+    the pass that masks the first layer's delta, into ``ws.w1_grad``, and that
+    delta is then not stored (``ws.deltas[0]`` is left unmasked).
     """
     act = spec.act
     L = spec.depth
@@ -407,9 +423,11 @@ def backward(
             if l == L and W_next.shape[1] == 1:  # a single output: a masked outer product
                 w = (a_next * W_next[:, 0]).astype(d.dtype, copy=False)
                 _fused.outer_mask(d, ws.deltas[L][:, 0], w, ws.hs[l], ws.colsums[l - 1])
-            elif l == 1 and w1 and ws.thin_input:  # mask, bias and W1 gradients in one pass
+            elif l == 1 and w1 and ws.w1_in_mask:  # mask, bias and W1 gradients in one pass
                 _gemm(a_next, ws.deltas[l], W_next.T, out=d)
-                _fused.mask_mul(d, ws.hs[l], ws.colsums[l - 1], ws.hs[0], ws.w1_grad)
+                # Both gradients of layer 1 are formed here; the masked delta itself
+                # is not needed afterwards, so it is not written back.
+                _fused.mask_mul(d, ws.hs[l], ws.colsums[l - 1], ws.hs[0], ws.w1_grad, False)
                 ws.w1_grad_ready = True
             else:
                 _gemm(a_next, ws.deltas[l], W_next.T, out=d)

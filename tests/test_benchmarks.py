@@ -41,3 +41,13 @@ def test_profile_step_accounts_for_the_step(capsys):
     assert "product (2000, 8) @ (8, 8)" in out
     assert "fit:" in out
     assert _network._fused is None or "C kernel relu_output" in out
+
+
+@pytest.mark.skipif(_network._fused is None, reason="C kernels not built")
+def test_bench_kernels_prints_a_row_per_kernel(capsys):
+    load("bench_kernels").main(["--repeats", "1", "--widths", "8", "40"])
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    timed = [row for row in rows if row and row[-1].replace(".", "").isdigit()]
+    assert len(timed) == 3 * 2 * 2  # kernels x dtypes x widths
+    for row in timed:
+        assert all(float(v) > 0 for v in row[-3:])

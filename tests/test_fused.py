@@ -149,12 +149,12 @@ def test_relu_output_matches_numpy(dtype, shape):
     h, out, r, d, colsum, gh, loss = relu_output_by_numpy(z, b, v, 0.3, y, sw, scale)
     got = {k: np.full(s, np.nan, dtype=dtype) for k, s in [("out", n), ("r", n), ("gh", m)]}
     got_d, got_cs = np.full((n, m), np.nan, dtype=dtype), np.full(m, np.nan, dtype=dtype)
-    z2 = z.copy()
+    z_before = z.copy()
     got_loss = fused.relu_output(
         z, b, v, 0.3, y, sw, scale, got["out"], got["r"], got_d, got_cs, got["gh"]
     )
     tol = 1e-12 if dtype == np.float64 else 1e-5
-    np.testing.assert_array_equal(z, h)
+    np.testing.assert_array_equal(z, z_before)  # read only
     np.testing.assert_allclose(got["out"], out, rtol=tol, atol=tol)
     np.testing.assert_allclose(got["r"], r, rtol=10 * tol, atol=tol * np.abs(r).max())
     # d is r * v * mask exactly, with the kernel's own r
@@ -165,7 +165,7 @@ def test_relu_output_matches_numpy(dtype, shape):
     np.testing.assert_allclose(got_loss, loss, rtol=10 * tol)
     # without d and colsum: the same output, residual and gradient
     out2, r2, gh2 = np.empty(n, dtype), np.empty(n, dtype), np.empty(m, dtype)
-    loss2 = fused.relu_output(z2, b, v, 0.3, y, sw, scale, out2, r2, None, None, gh2)
+    loss2 = fused.relu_output(z, b, v, 0.3, y, sw, scale, out2, r2, None, None, gh2)
     np.testing.assert_array_equal(out2, got["out"])
     np.testing.assert_array_equal(gh2, got["gh"])
     assert loss2 == got_loss
@@ -179,7 +179,7 @@ def test_relu_output_by_hand():
     args = (np.array([1.0, 1.0]), np.array([3.0, 5.0]), 1.0, np.array([4.0]))
     loss = fused.relu_output(z, *args, np.array([2.0]), np.array([0.5]), out, r, d, cs, gh)
     assert loss == 2.0 * 3.0**2
-    np.testing.assert_array_equal(z, [[2.0, 0.0]])
+    np.testing.assert_array_equal(z, [[1.0, -3.0]])  # left as it is
     assert out[0] == 7.0 and r[0] == 1.5
     np.testing.assert_array_equal(d, [[4.5, 0.0]])  # r * v where h > 0
     np.testing.assert_array_equal(cs, [4.5, 0.0])
@@ -207,12 +207,18 @@ def test_mask_mul_sums_the_first_layer_gradient(dtype, shape, p):
     expected = d * (h > 0)
     colsum = np.empty(shape[1], dtype=dtype)
     g = np.full((p, shape[1]), np.nan, dtype=dtype)  # overwritten, not accumulated into
+    d_before = d.copy()
+    colsum2, g2 = np.empty_like(colsum), np.full_like(g, np.nan)
+    fused.mask_mul(d, h, colsum2, x, g2, False)  # d left as it is
+    np.testing.assert_array_equal(d, d_before)
     fused.mask_mul(d, h, colsum, x, g)
     np.testing.assert_array_equal(d, expected)
     reference = x.T.astype(np.float64) @ expected
     tol = 1e-12 if dtype == np.float64 else 1e-5
     scale = np.abs(x).T @ np.abs(expected)  # bounds the rounding of each entry
     np.testing.assert_array_less(np.abs(g - reference), tol * (scale + 1))
+    np.testing.assert_array_equal(g2, g)  # the same sums either way
+    np.testing.assert_array_equal(colsum2, colsum)
     with pytest.raises(ValueError, match="both x and g"):
         fused.mask_mul(d, h, colsum, x)
     with pytest.raises(ValueError, match="inconsistent shapes"):
@@ -321,16 +327,22 @@ def test_float32_training_with_kernels_matches_numpy(monkeypatch):
 
 @needs_kernels
 def test_workspace_uses_one_pass_first_layer_only_where_it_applies():
-    spec = _network.NetworkSpec(n_features=12, width=8, depth=2, n_outputs=1)
+    spec = _network.NetworkSpec(n_features=12, width=32, depth=2, n_outputs=1)
     X = np.ones((5, 12))
     assert _network.Workspace(spec, X, np.float64).thin_input
     ws = _network.Workspace(spec, np.asfortranarray(X), np.float64)  # copied to C order
     assert ws.thin_input and ws.hs[0].flags.c_contiguous
     assert not _network.Workspace(spec, X.astype(np.float32), np.float64).thin_input
     assert not _network.Workspace(spec, sparse.csr_matrix(X), np.float64).thin_input
-    wide = _network.NetworkSpec(n_features=13, width=8, depth=2, n_outputs=1)
+    wide = _network.NetworkSpec(n_features=13, width=32, depth=2, n_outputs=1)
     assert not _network.Workspace(wide, np.ones((5, 13)), np.float64).thin_input
-    tanh = _network.NetworkSpec(n_features=12, width=8, depth=2, n_outputs=1, activation="tanh")
+    assert _network.Workspace(spec, X, np.float64).w1_in_mask
+    long_rows = _network.NetworkSpec(n_features=12, width=1024, depth=2, n_outputs=1)
+    assert not _network.Workspace(long_rows, X, np.float64).w1_in_mask  # 8 KiB rows
+    assert _network.Workspace(long_rows, X.astype(np.float32), np.float32).w1_in_mask
+    narrow = _network.NetworkSpec(n_features=12, width=31, depth=2, n_outputs=1)
+    assert not _network.Workspace(narrow, X, np.float64).thin_input
+    tanh = _network.NetworkSpec(n_features=12, width=32, depth=2, n_outputs=1, activation="tanh")
     assert not _network.Workspace(tanh, X, np.float64).thin_input
 
 
@@ -371,7 +383,7 @@ def test_forward_top_gives_the_gradients_of_the_layer_by_layer_passes(
     loss = _network.forward_top(
         params, spec, ws, y[:, 0].copy(), sw, scale[:, 0].copy(), lowest <= depth
     )
-    assert ws.thin_input  # W1's gradient comes from the masking pass too
+    assert ws.w1_in_mask  # W1's gradient comes from the masking pass too
     _network.backward(params, spec, ws, None, lowest, top_done=True, w1="W1" in groups)
     assert ws.w1_grad_ready == ("W1" in groups and depth > 1)
     got = _network.gradients(spec, ws, groups, out={g: np.empty_like(params[g]) for g in groups})
