@@ -34,7 +34,7 @@
 /* The loops with real arithmetic (linear_relu, relu_output, and the x.T @ d
  * of mask_mul) are also compiled for AVX-512 and AVX2, and the loader picks
  * what the CPU has; the memory-bound passes gain nothing from that. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
 #define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define CLONES
