@@ -313,6 +313,11 @@ class Workspace:
         self.w1_grad_ready = False
 
 
+def _scaled(multiplier, x, dtype):
+    """``multiplier * x`` in ``dtype`` for a kernel argument (``x`` itself for 1)."""
+    return x if multiplier == 1.0 else (multiplier * x).astype(dtype, copy=False)
+
+
 def forward(params, spec: NetworkSpec, X, workspace: Workspace | None = None, *, last=None):
     """Network output ``f(X)`` of shape ``(n, n_outputs)``.
 
@@ -327,8 +332,7 @@ def forward(params, spec: NetworkSpec, X, workspace: Workspace | None = None, *,
     for l, (a, c) in enumerate(spec.multipliers[:last], start=1):
         z = ws.zs[l - 1] if l <= L else ws.out
         if l <= L and ws.fused:
-            b = params[f"b{l}"]
-            b = b if c == 1.0 else (c * b).astype(z.dtype, copy=False)
+            b = _scaled(c, params[f"b{l}"], z.dtype)
             if l == 1 and ws.thin_input:  # product, bias and ReLU in one pass
                 _fused.linear_relu(z, ws.hs[0], params["W1"], b, a)
             else:  # product, then bias and ReLU in one pass
@@ -367,10 +371,9 @@ def forward_top(params, spec: NetworkSpec, ws: Workspace, y, sample_weight, scal
     a, c = spec.multipliers[L - 1]
     z = ws.zs[L - 1]
     _matmul(a, ws.hs[L - 1], params[f"W{L}"], out=z)
-    b = params[f"b{L}"]
-    b = b if c == 1.0 else (c * b).astype(z.dtype, copy=False)
+    b = _scaled(c, params[f"b{L}"], z.dtype)
     a_out, c_out = spec.multipliers[L]
-    v = (a_out * params[f"W{L + 1}"][:, 0]).astype(z.dtype, copy=False)
+    v = _scaled(a_out, params[f"W{L + 1}"][:, 0], z.dtype)
     d, colsum = (ws.deltas[L - 1], ws.colsums[L - 1]) if need_delta else (None, None)
     loss = _fused.relu_output(
         z,
@@ -421,7 +424,7 @@ def backward(
         W_next = params[f"W{l + 1}"]
         if ws.fused:
             if l == L and W_next.shape[1] == 1:  # a single output: a masked outer product
-                w = (a_next * W_next[:, 0]).astype(d.dtype, copy=False)
+                w = _scaled(a_next, W_next[:, 0], d.dtype)
                 _fused.outer_mask(d, ws.deltas[L][:, 0], w, ws.hs[l], ws.colsums[l - 1])
             elif l == 1 and w1 and ws.w1_in_mask:  # mask, bias and W1 gradients in one pass
                 _gemm(a_next, ws.deltas[l], W_next.T, out=d)
