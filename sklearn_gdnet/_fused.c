@@ -139,28 +139,30 @@ static int acquire(const char *func, PyObject **objs, const Spec *specs, Buf *bu
             }                                                                            \
         }                                                                                \
     }                                                                                    \
-    static void outer_mask_##S(T *restrict d, const T *restrict r, const T *restrict w,   \
-                               const T *restrict h, T *restrict cs,         \
-                               Py_ssize_t n, Py_ssize_t m)                               \
-    {                                                                                    \
-        if (cs) {                                                                        \
-            memset(cs, 0, (size_t)m * sizeof(T));                                        \
-        }                                                                                \
-        for (Py_ssize_t i = 0; i < n; i++) {                                             \
-            T *restrict di = d + i * m;                                                           \
-            const T *restrict hi = h + i * m;                                                     \
-            const T ri = r[i];                                                           \
-            for (Py_ssize_t j = 0; j < m; j++) {                                         \
-                T v = ri * w[j];                                                         \
-                di[j] = v * (T)(hi[j] > 0); /* as NumPy's (r * w) * (h > 0) */            \
-            }                                                                            \
-            if (cs) {                                                                    \
-                for (Py_ssize_t j = 0; j < m; j++) {                                     \
-                    cs[j] += di[j];                                                      \
-                }                                                                        \
-            }                                                                            \
-        }                                                                                \
-    }                                                                                    \
+    /* one row of outer_mask: d = r * w where h > 0, else 0; column sums into cs */         \
+    static inline void outer_mask_row_##S(T *restrict di, T ri, const T *restrict w,        \
+                                          const T *restrict hi, T *restrict cs, Py_ssize_t m)\
+    {                                                                                       \
+        for (Py_ssize_t j = 0; j < m; j++) {                                                \
+            T v = ri * w[j];                                                                \
+            di[j] = v * (T)(hi[j] > 0); /* as NumPy's (r * w) * (h > 0) */                  \
+        }                                                                                   \
+        if (cs) {                                                                           \
+            for (Py_ssize_t j = 0; j < m; j++) {                                            \
+                cs[j] += di[j];                                                             \
+            }                                                                               \
+        }                                                                                   \
+    }                                                                                       \
+    static void outer_mask_##S(T *restrict d, const T *restrict r, const T *restrict w,     \
+                               const T *restrict h, T *restrict cs, Py_ssize_t n, Py_ssize_t m)\
+    {                                                                                       \
+        if (cs) {                                                                           \
+            memset(cs, 0, (size_t)m * sizeof(T));                                           \
+        }                                                                                   \
+        for (Py_ssize_t i = 0; i < n; i++) {                                                \
+            outer_mask_row_##S(d + i * m, r[i], w, h + i * m, cs, m);                       \
+        }                                                                                   \
+    }                                                                                       \
     /* g[:, j0:j1] += x[:rows].T @ d[:rows, j0:j1] for rows <= 8 rows of d (in              \
      * cache): for each vector of columns, the rows' vectors stay in registers while        \
      * the p rows of g are updated, so g is read and written once per 8 rows. */            \
@@ -363,16 +365,7 @@ static int acquire(const char *func, PyObject **objs, const Spec *specs, Buf *bu
                 gh[j] += ri * hi[j];                                                        \
             }                                                                               \
             if (d) {                                                                        \
-                T *restrict di = d + i * m;                                                 \
-                for (Py_ssize_t j = 0; j < m; j++) {                                        \
-                    T t = ri * v[j];                                                        \
-                    di[j] = t * (T)(hi[j] > 0); /* as NumPy's (r * v) * (h > 0) */          \
-                }                                                                           \
-                if (cs) {                                                                   \
-                    for (Py_ssize_t j = 0; j < m; j++) {                                    \
-                        cs[j] += di[j];                                                     \
-                    }                                                                       \
-                }                                                                           \
+                outer_mask_row_##S(d + i * m, ri, v, hi, cs, m);                            \
             }                                                                               \
         }                                                                                   \
         return loss;                                                                        \

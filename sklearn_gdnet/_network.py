@@ -234,15 +234,19 @@ def _gemv(alpha, A, x, y, beta=0.0):
 def _matmul(alpha, A, B, out, beta=0.0):
     """Like `_gemm`, for a possibly sparse ``A``."""
     if sparse.issparse(A):
-        prod = np.asarray(A @ B)
-        if beta == 0.0:
-            np.multiply(prod, alpha, out=out)
-        else:
-            if beta != 1.0:
-                out *= beta
-            out += alpha * prod
-        return out
+        return _axpby(alpha, np.asarray(A @ B), beta, out)
     return _gemm(alpha, A, B, out, beta)
+
+
+def _axpby(alpha, x, beta, y):
+    """``y = alpha * x + beta * y`` in place."""
+    if beta == 0.0:
+        np.multiply(x, alpha, out=y)
+    else:
+        if beta != 1.0:
+            y *= beta
+        y += alpha * x
+    return y
 
 
 # --- forward and backward ------------------------------------------------------------
@@ -464,17 +468,6 @@ def gradients(spec: NetworkSpec, ws: Workspace, groups, out, alpha=1.0, beta=0.0
         else:  # column sums as a matrix-vector product, accumulated in place
             _gemv(alpha * c, delta.T, ws.ones, out[g], beta=beta)
     return out
-
-
-def _axpby(alpha, x, beta, y):
-    """``y = alpha * x + beta * y`` in place."""
-    if beta == 0.0:
-        np.multiply(x, alpha, out=y)
-    else:
-        if beta != 1.0:
-            y *= beta
-        y += alpha * x
-    return y
 
 
 def lowest_layer(groups) -> int:
