@@ -6,6 +6,9 @@ full-batch gradient descent: MLPRegressor with ``solver="sgd"``,
 shuffling. The time per step is the slope between a short and a long run
 (so set-up and initialization cancel), median over repeats; the contenders
 run in turn within each repeat so that the machine's slow spells hit all.
+The columns ``q25`` and ``q75`` give the spread of the ratio from repeat to
+repeat (quartiles of MLPRegressor time / ours within each repeat): on a
+shared machine a single repeat can be well off the median.
 
 Also printed: our achieved GFLOP/s (the step's matrix-product flops over its
 time) against the GFLOP/s of a plain ``(n, m) @ (m, m)`` product measured in
@@ -87,7 +90,8 @@ def main(argv=None):
     print(f"ours: {kernels}")
     header = (
         f"{'dtype':>8} {'width':>6} {'MLP ms/step':>12} {'ours ms/step':>13} "
-        f"{'ratio':>6} {'ours GFLOP/s':>13} {'matmul GFLOP/s':>15} {'fraction':>9}"
+        f"{'ratio':>6} {'q25':>5} {'q75':>5} {'ours GFLOP/s':>13} {'matmul GFLOP/s':>15} "
+        f"{'fraction':>9}"
     )
     print(header)
     print("-" * len(header))
@@ -128,11 +132,13 @@ def main(argv=None):
                 samples["mlp"].append(step_time(mlp, X, y, short, long))
                 samples["matmul"].append(matmul_time(A, B, out))
             t_ours, t_mlp, t_mm = (float(np.median(samples[k])) for k in samples)
+            q25, q75 = np.percentile(np.divide(samples["mlp"], samples["ours"]), [25, 75])
             ours_gf = step_flops(N_SAMPLES, N_FEATURES, m) / t_ours / 1e9
             peak = 2 * N_SAMPLES * m * m / t_mm / 1e9
             print(
                 f"{np.dtype(dtype).name:>8} {m:>6} {1e3 * t_mlp:>12.3f} {1e3 * t_ours:>13.3f} "
-                f"{t_mlp / t_ours:>6.2f} {ours_gf:>13.1f} {peak:>15.1f} {ours_gf / peak:>9.2f}",
+                f"{t_mlp / t_ours:>6.2f} {q25:>5.2f} {q75:>5.2f} {ours_gf:>13.1f} {peak:>15.1f} "
+                f"{ours_gf / peak:>9.2f}",
                 flush=True,
             )
 

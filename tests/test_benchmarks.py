@@ -32,6 +32,8 @@ def test_bench_gd_prints_its_table(monkeypatch, capsys, numpy_only):
     assert len(rows) == 2
     for row in rows:
         assert all(float(v) > 0 for v in row[2:])
+        # one repeat: the ratio's quartiles over repeats are the ratio itself
+        assert row[4] == row[5] == row[6]
     assert ("NumPy only" in out) == (numpy_only or _network._fused is None)
 
 
