@@ -45,21 +45,26 @@
 #if defined(__GNUC__)
 #define VECTOR __attribute__((vector_size(64)))
 #define VLEN(T) (64 / sizeof(T))
+/* v where h > 0, else 0, lane by lane (NaN in h gives 0, NaN in v is kept) */
+#define KEEP_WHERE_POSITIVE(V, h, v) ((V)((__typeof__((h) > (V){0}))(v) & ((h) > (V){0})))
+#define ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define VECTOR
 #define VLEN(T) 1
+#define KEEP_WHERE_POSITIVE(V, h, v) ((h) > 0 ? (v) : (V)0)
+#define ALWAYS_INLINE inline
 #endif
-/* Blocking of linear_relu (ROWS rows) and of mask_mul's x.T @ d (groups of
- * about GROUP_BYTES of rows of d, a multiple of 8 rows; COLS bytes of each row
- * of g); see there. */
+/* Blocking of linear_relu (ROWS rows) and of mask_mul with x and g (MASK_ROWS
+ * rows, up to MAX_P features at a time); see there. */
 #define ROWS 32
-#define GROUP_BYTES 262144
-#define COLS 2048
-static Py_ssize_t group_rows(Py_ssize_t m, size_t size)
-{
-    Py_ssize_t rows = (Py_ssize_t)(GROUP_BYTES / ((size_t)(m > 0 ? m : 1) * size)) / 8 * 8;
-    return rows < 8 ? 8 : rows;
-}
+#define MASK_ROWS 32
+#define MAX_P 12
+#define MASK_STRIPS(S, P)                                                                  \
+    case P:                                                                                \
+        for (Py_ssize_t j = 0; j < mv; j += K) {                                           \
+            mask_strip_##S(d, h, x, g, c0, i0, i1, j, m, p, k0, P, w0);                    \
+        }                                                                                  \
+        break;
 
 typedef struct {
     const char *name;
@@ -163,92 +168,112 @@ static int acquire(const char *func, PyObject **objs, const Spec *specs, Buf *bu
             outer_mask_row_##S(d + i * m, r[i], w, h + i * m, cs, m);                       \
         }                                                                                   \
     }                                                                                       \
-    /* g[:, j0:j1] += x[:rows].T @ d[:rows, j0:j1] for rows <= 8 rows of d (in              \
-     * cache): for each vector of columns, the rows' vectors stay in registers while        \
-     * the p rows of g are updated, so g is read and written once per 8 rows. */            \
-    CLONES static void xtd_rows_##S(T *restrict g, const T *restrict x, const T *restrict d,\
-                                    Py_ssize_t rows, Py_ssize_t p, Py_ssize_t m, Py_ssize_t j0,\
-                                    Py_ssize_t j1)                                          \
+    /* One strip of mask_mul with x and g: rows i0 .. i1 - 1 and the vector of columns   \
+     * at j. The masked d (written back with write), its column sums (into cs, if given)   \
+     * and g[k0 + k] += x[:, k0 + k].T @ (masked d) for k < kk are all summed in registers \
+     * down the rows; kk is a constant once inlined, so acc stays in registers. */         \
+    static ALWAYS_INLINE void mask_strip_##S(T *d, const T *restrict h, const T *restrict x,\
+                                             T *restrict g, T *restrict cs, Py_ssize_t i0,  \
+                                             Py_ssize_t i1, Py_ssize_t j, Py_ssize_t m,     \
+                                             Py_ssize_t p, Py_ssize_t k0, const int kk,     \
+                                             const int write)                               \
     {                                                                                       \
-        enum { K = VLEN(T) };                                                               \
         typedef T V VECTOR;                                                                 \
-        Py_ssize_t j = j0;                                                                  \
-        if (rows == 8) {                                                                    \
-            for (; j + K <= j1; j += K) {                                                   \
-                V d0, d1, d2, d3, d4, d5, d6, d7;                                           \
-                memcpy(&d0, d + j, sizeof(V));                                              \
-                memcpy(&d1, d + m + j, sizeof(V));                                          \
-                memcpy(&d2, d + 2 * m + j, sizeof(V));                                      \
-                memcpy(&d3, d + 3 * m + j, sizeof(V));                                      \
-                memcpy(&d4, d + 4 * m + j, sizeof(V));                                      \
-                memcpy(&d5, d + 5 * m + j, sizeof(V));                                      \
-                memcpy(&d6, d + 6 * m + j, sizeof(V));                                      \
-                memcpy(&d7, d + 7 * m + j, sizeof(V));                                      \
-                for (Py_ssize_t k = 0; k < p; k++) {                                        \
-                    V gk;                                                                   \
-                    memcpy(&gk, g + k * m + j, sizeof(V));                                  \
-                    /* a tree of sums: short dependency chains */                           \
-                    V s01 = x[k] * d0 + x[p + k] * d1, s23 = x[2 * p + k] * d2 + x[3 * p + k] * d3;\
-                    V s45 = x[4 * p + k] * d4 + x[5 * p + k] * d5;                          \
-                    V s67 = x[6 * p + k] * d6 + x[7 * p + k] * d7;                          \
-                    gk += (s01 + s23) + (s45 + s67);                                        \
-                    memcpy(g + k * m + j, &gk, sizeof(V));                                  \
-                }                                                                           \
+        V acc[MAX_P], c = {0}, dv, hv, t;                                                   \
+        for (int k = 0; k < kk; k++) {                                                      \
+            acc[k] = c;                                                                     \
+        }                                                                                   \
+        for (Py_ssize_t i = i0; i < i1; i++) {                                              \
+            memcpy(&dv, d + i * m + j, sizeof(V));                                          \
+            memcpy(&hv, h + i * m + j, sizeof(V));                                          \
+            dv = KEEP_WHERE_POSITIVE(V, hv, dv);                                            \
+            if (write) {                                                                    \
+                memcpy(d + i * m + j, &dv, sizeof(V));                                      \
+            }                                                                               \
+            c += dv;                                                                        \
+            const T *restrict xi = x + i * p + k0;                                          \
+            for (int k = 0; k < kk; k++) {                                                  \
+                acc[k] += xi[k] * dv;                                                       \
             }                                                                               \
         }                                                                                   \
-        for (Py_ssize_t r = 0; r < rows; r++) { /* the columns left, or fewer rows */       \
-            for (Py_ssize_t k = 0; k < p; k++) {                                            \
-                T *restrict gk = g + k * m;                                                 \
-                const T a = x[r * p + k];                                                   \
-                for (Py_ssize_t jj = j; jj < j1; jj++) {                                    \
-                    gk[jj] += a * d[r * m + jj];                                            \
-                }                                                                           \
-            }                                                                               \
+        if (cs) {                                                                           \
+            memcpy(&t, cs + j, sizeof(V));                                                  \
+            t += c;                                                                         \
+            memcpy(cs + j, &t, sizeof(V));                                                  \
+        }                                                                                   \
+        for (int k = 0; k < kk; k++) {                                                      \
+            memcpy(&t, g + (k0 + k) * m + j, sizeof(V));                                    \
+            t += acc[k];                                                                    \
+            memcpy(g + (k0 + k) * m + j, &t, sizeof(V));                                    \
         }                                                                                   \
     }                                                                                       \
-    static void mask_mul_##S(T *d, const T *restrict h, T *restrict cs, const T *restrict x,\
-                             T *restrict g, T *scratch, Py_ssize_t n, Py_ssize_t m, Py_ssize_t p)\
+    /* d = d where h > 0, else 0 (in place with write), column sums into cs and, with x    \
+     * and g, g = x.T @ (masked d). Without g: one pass over the rows. With g: groups of   \
+     * MASK_ROWS rows, swept one vector of columns at a time (mask_strip), the features    \
+     * MAX_P at a time; the columns past the last whole vector one value at a time. */     \
+    CLONES static void mask_mul_##S(T *d, const T *restrict h, T *restrict cs,              \
+                                    const T *restrict x, T *restrict g, int write,          \
+                                    Py_ssize_t n, Py_ssize_t m, Py_ssize_t p)               \
     {                                                                                       \
+        enum { K = VLEN(T) };                                                               \
         if (cs) {                                                                           \
             memset(cs, 0, (size_t)m * sizeof(T));                                           \
         }                                                                                   \
-        if (g) {                                                                            \
-            memset(g, 0, (size_t)(p * m) * sizeof(T));                                      \
-        }                                                                                   \
-        /* Rows in groups of `group_rows`: masked first (with the column sums), into d or,  \
-         * where d is not to be written, into the group's scratch rows; then, while         \
-         * they are in cache, g += x.T @ (masked rows), one block of COLS bytes of          \
-         * the rows of g (in L1) and 8 rows at a time. */                                   \
-        const Py_ssize_t group = group_rows(m, sizeof(T));                                  \
-        for (Py_ssize_t i0 = 0; i0 < n; i0 += group) {                                      \
-            const Py_ssize_t i1 = n - i0 < group ? n : i0 + group;                          \
-            T *masked = scratch ? scratch : d + i0 * m;                                     \
-            for (Py_ssize_t i = i0; i < i1; i++) {                                          \
+        if (!g) { /* separate simple loops: each one vectorizes */                          \
+            for (Py_ssize_t i = 0; i < n; i++) {                                            \
+                T *restrict di = d + i * m;                                                 \
                 const T *restrict hi = h + i * m;                                           \
-                T *restrict oi = masked + (i - i0) * m;                                     \
-                if (scratch) { /* two loops: each one vectorizes, with no alias check */    \
-                    const T *restrict di = d + i * m;                                       \
+                if (write) {                                                                \
                     for (Py_ssize_t j = 0; j < m; j++) {                                    \
-                        const T dv = di[j]; /* loaded always: the loop vectorizes */        \
-                        oi[j] = hi[j] > 0 ? dv : (T)0;                                      \
+                        di[j] = hi[j] > 0 ? di[j] : (T)0;                                   \
                     }                                                                       \
-                } else {                                                                    \
-                    for (Py_ssize_t j = 0; j < m; j++) {                                    \
-                        oi[j] = hi[j] > 0 ? oi[j] : (T)0;                                   \
+                    for (Py_ssize_t j = 0; cs && j < m; j++) {                              \
+                        cs[j] += di[j];                                                     \
                     }                                                                       \
-                }                                                                           \
-                if (cs) {                                                                   \
+                } else if (cs) {                                                            \
                     for (Py_ssize_t j = 0; j < m; j++) {                                    \
-                        cs[j] += oi[j];                                                     \
+                        const T v = di[j]; /* loaded always: the loop vectorizes */         \
+                        cs[j] += hi[j] > 0 ? v : (T)0;                                      \
                     }                                                                       \
                 }                                                                           \
             }                                                                               \
-            const Py_ssize_t block = COLS / sizeof(T);                                      \
-            for (Py_ssize_t j0 = 0; g && j0 < m; j0 += block) {                             \
-                const Py_ssize_t j1 = m - j0 < block ? m : j0 + block;                      \
-                for (Py_ssize_t r0 = i0; r0 < i1; r0 += 8) {                                \
-                    const Py_ssize_t rows = i1 - r0 < 8 ? i1 - r0 : 8;                      \
-                    xtd_rows_##S(g, x + r0 * p, masked + (r0 - i0) * m, rows, p, m, j0, j1);\
+            return;                                                                         \
+        }                                                                                   \
+        memset(g, 0, (size_t)(p * m) * sizeof(T));                                          \
+        const Py_ssize_t mv = m - m % K; /* columns in whole vectors */                     \
+        for (Py_ssize_t i0 = 0; i0 < n; i0 += MASK_ROWS) {                                  \
+            const Py_ssize_t i1 = n - i0 < MASK_ROWS ? n : i0 + MASK_ROWS;                  \
+            for (Py_ssize_t k0 = 0; k0 < p; k0 += MAX_P) {                                  \
+                /* the first pass over the features masks, writes and sums the columns */   \
+                T *restrict c0 = k0 ? NULL : cs;                                            \
+                const int w0 = k0 ? 0 : write;                                              \
+                switch (p - k0 < MAX_P ? p - k0 : MAX_P) {                                  \
+                    MASK_STRIPS(S, 1)                                                       \
+                    MASK_STRIPS(S, 2)                                                       \
+                    MASK_STRIPS(S, 3)                                                       \
+                    MASK_STRIPS(S, 4)                                                       \
+                    MASK_STRIPS(S, 5)                                                       \
+                    MASK_STRIPS(S, 6)                                                       \
+                    MASK_STRIPS(S, 7)                                                       \
+                    MASK_STRIPS(S, 8)                                                       \
+                    MASK_STRIPS(S, 9)                                                       \
+                    MASK_STRIPS(S, 10)                                                      \
+                    MASK_STRIPS(S, 11)                                                      \
+                    MASK_STRIPS(S, 12)                                                      \
+                }                                                                           \
+            }                                                                               \
+            for (Py_ssize_t i = i0; i < i1; i++) {                                          \
+                for (Py_ssize_t j = mv; j < m; j++) {                                       \
+                    const T v = h[i * m + j] > 0 ? d[i * m + j] : (T)0;                     \
+                    if (write) {                                                            \
+                        d[i * m + j] = v;                                                   \
+                    }                                                                       \
+                    if (cs) {                                                               \
+                        cs[j] += v;                                                         \
+                    }                                                                       \
+                    for (Py_ssize_t k = 0; k < p; k++) {                                    \
+                        g[k * m + j] += x[i * p + k] * v;                                   \
+                    }                                                                       \
                 }                                                                           \
             }                                                                               \
         }                                                                                   \
@@ -446,7 +471,6 @@ static PyObject *py_mask_mul(PyObject *self, PyObject *args)
         {"d", 2, 1, 0}, {"h", 2, 0, 0}, {"colsum", 1, 1, 1}, {"x", 2, 0, 1}, {"g", 2, 1, 1}};
     PyObject *o[5] = {NULL, NULL, NULL, Py_None, Py_None};
     int write = 1;
-    void *scratch = NULL;
     Buf bufs[5];
     memset(bufs, 0, sizeof bufs);
     if (!PyArg_ParseTuple(args, "OOO|OOp:mask_mul", &o[0], &o[1], &o[2], &o[3], &o[4], &write)) {
@@ -466,23 +490,13 @@ static PyObject *py_mask_mul(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "mask_mul: inconsistent shapes");
         goto fail;
     }
-    if (!write) { /* the masked rows of one group at a time, in cache */
-        Py_ssize_t group = group_rows(m, dbl ? sizeof(double) : sizeof(float));
-        Py_ssize_t rows = n < group ? n : group;
-        scratch = PyMem_RawMalloc((size_t)(rows * m + 1) * (dbl ? sizeof(double) : sizeof(float)));
-        if (scratch == NULL) {
-            PyErr_NoMemory();
-            goto fail;
-        }
-    }
     Py_BEGIN_ALLOW_THREADS
     if (dbl) {
-        mask_mul_d(BUF(0), BUF(1), BUF(2), BUF(3), BUF(4), scratch, n, m, p);
+        mask_mul_d(BUF(0), BUF(1), BUF(2), BUF(3), BUF(4), write, n, m, p);
     } else {
-        mask_mul_f(BUF(0), BUF(1), BUF(2), BUF(3), BUF(4), scratch, n, m, p);
+        mask_mul_f(BUF(0), BUF(1), BUF(2), BUF(3), BUF(4), write, n, m, p);
     }
     Py_END_ALLOW_THREADS
-    PyMem_RawFree(scratch);
     release(bufs, 5);
     Py_RETURN_NONE;
 fail:

@@ -262,9 +262,10 @@ THIN_INPUT_MAX_FEATURES = 12
 THIN_INPUT_MIN_WIDTH = 32
 #: With a thin input, the gradient of ``W1`` is summed in the pass that masks
 #: the first layer's delta (`_fused.mask_mul` with ``x``) while a row of that
-#: delta takes at most this many bytes; for longer rows (float64 from width
-#: 1024) a separate BLAS product was as fast or faster in the same benchmark.
-W1_GRAD_MAX_ROW_BYTES = 6144
+#: delta takes at most this many bytes: measured 1.3 to 6 times faster than the
+#: mask and a separate BLAS product up to float64 width 1024 and float32 width
+#: 2048 in the same benchmark; for longer rows the two were about even.
+W1_GRAD_MAX_ROW_BYTES = 8192
 
 
 class Workspace:

@@ -197,10 +197,10 @@ def test_relu_output_propagates_nan():
 
 @needs_kernels
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-# rows around the kernel's blocks of 8 and 64; columns around its vectors (8 or 16
-# values) and its column blocks (256 or 512 values)
+# rows around the kernel's groups of 32; columns around its vectors (8 or 16 values);
+# features around the 12 it sums in registers at a time
 @pytest.mark.parametrize("shape", [(1, 1), (7, 3), (8, 16), (65, 33), (300, 256), (70, 600)])
-@pytest.mark.parametrize("p", [1, 10])
+@pytest.mark.parametrize("p", [1, 10, 12, 13, 25])
 def test_mask_mul_sums_the_first_layer_gradient(dtype, shape, p):
     _, h, d, _, _ = arrays(*shape, dtype)
     x = np.random.default_rng(5).standard_normal((shape[0], p)).astype(dtype)
@@ -337,8 +337,8 @@ def test_workspace_uses_one_pass_first_layer_only_where_it_applies():
     wide = _network.NetworkSpec(n_features=13, width=32, depth=2, n_outputs=1)
     assert not _network.Workspace(wide, np.ones((5, 13)), np.float64).thin_input
     assert _network.Workspace(spec, X, np.float64).w1_in_mask
-    long_rows = _network.NetworkSpec(n_features=12, width=1024, depth=2, n_outputs=1)
-    assert not _network.Workspace(long_rows, X, np.float64).w1_in_mask  # 8 KiB rows
+    long_rows = _network.NetworkSpec(n_features=12, width=2048, depth=2, n_outputs=1)
+    assert not _network.Workspace(long_rows, X, np.float64).w1_in_mask  # 16 KiB rows
     assert _network.Workspace(long_rows, X.astype(np.float32), np.float32).w1_in_mask
     narrow = _network.NetworkSpec(n_features=12, width=31, depth=2, n_outputs=1)
     assert not _network.Workspace(narrow, X, np.float64).thin_input
