@@ -264,7 +264,8 @@ THIN_INPUT_MIN_WIDTH = 32
 #: the first layer's delta (`_fused.mask_mul` with ``x``) while a row of that
 #: delta takes at most this many bytes: measured 1.3 to 6 times faster than the
 #: mask and a separate BLAS product up to float64 width 1024 and float32 width
-#: 2048 in the same benchmark; for longer rows the two were about even.
+#: 2048 in the same benchmark; for longer rows it ranged from 0.6 to 1.2 times
+#: from run to run.
 W1_GRAD_MAX_ROW_BYTES = 8192
 
 
