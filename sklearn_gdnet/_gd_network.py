@@ -474,6 +474,7 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         )
         if result.stop == "interrupted" and not result.losses:
             raise KeyboardInterrupt  # no step of this call finished: it changes nothing
+        _check_representable(result.output_size, y_mean, y_std, X.dtype)
         result.target_std = _target_normalization(Y, w)[1] * y_std  # for the advice
 
         losses = list(self.loss_curve_) if continuing else []
@@ -707,6 +708,19 @@ def _target_normalization(Y, w, normalize=True):
     std = np.sqrt(w @ (Z - mean) ** 2 / w.sum())
     constant = std <= 10 * np.finfo(np.float64).eps * np.abs(mean)
     return mean * size, np.where(constant, 1.0, std * size)
+
+
+def _check_representable(output_size, y_mean, y_std, dtype):
+    """Refuse a network whose training predictions overflow once mapped back to y."""
+    with np.errstate(over="ignore"):
+        reach = output_size * np.max(y_std) + np.max(np.abs(y_mean))
+    if not reach <= np.finfo(dtype).max:
+        raise ValueError(
+            f"The network's outputs on the training samples reach {output_size:.3g} in "
+            f"units of the normalized targets; times their standard deviation "
+            f"{np.max(y_std):.3g} they exceed the range of {np.dtype(dtype)}. The "
+            "initialization (weight_std, bias_std, depth) is too large for these inputs."
+        )
 
 
 def _column_sizes(Y):

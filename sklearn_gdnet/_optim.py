@@ -112,6 +112,8 @@ class TrainResult:
     stop: str = "max_iter"
     diverged_loss: float | None = None
     message: str = ""
+    #: Largest ``|f(x_i)|`` over the training samples at the kept parameters.
+    output_size: float = 0.0
 
     @property
     def n_steps(self) -> int:
@@ -122,6 +124,10 @@ def _loss(out, Y, w, resid):
     np.subtract(out, Y, out=resid)
     per_sample = np.einsum("ij,ij->i", resid, resid, dtype=np.float64)
     return 0.5 * float(per_sample @ w) / resid.size
+
+
+def _largest(out):
+    return float(np.abs(out).max()) if out.size else 0.0
 
 
 def _copy_groups(src, dst, groups):
@@ -327,6 +333,7 @@ def train(
     try:
         loss = evaluate()
         check_starting_loss(loss, ws.out, Y)
+        result.output_size = _largest(ws.out)
         result.initial_loss = best = loss
         reference = max(reference, loss)
         printer(0, loss, final=max_iter == 0)
@@ -347,6 +354,7 @@ def train(
                 result.stop, result.diverged_loss = "diverged", loss
                 break
             losses.append(loss)  # the step is finished
+            result.output_size = _largest(ws.out)
             printer(step, loss, final=step == max_iter)
             if n_iter_no_change is not None:
                 no_improvement = no_improvement + 1 if loss > best - tol else 0
@@ -456,6 +464,8 @@ def _train_lbfgs(params, spec, X, Y, sample_weight, groups, *, max_iter, tol, ve
     theta, n_kept = accepted[0]
     del losses[n_kept:]
     unpack(theta)
+    if result.initial_loss is not None:
+        result.output_size = _largest(forward(params, spec, X, ws))
     if losses:
         printer(len(losses), losses[-1], final=True)
     return result
