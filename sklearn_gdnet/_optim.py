@@ -324,6 +324,7 @@ def train(
 
     saved_params = {g: np.empty_like(params[g]) for g in groups}
     saved_opt = opt.saved()
+    stateful = bool(saved_opt[0])  # momentum or Adam
     reference = max(0.5 * float(np.einsum("ij,ij->i", Y, Y, dtype=np.float64) @ w) / N, 0.0)
     printer = _Printer(verbose, max_iter)
     result = TrainResult()
@@ -333,7 +334,6 @@ def train(
     try:
         loss = evaluate()
         check_starting_loss(loss, ws.out, Y)
-        result.output_size = _largest(ws.out)
         result.initial_loss = best = loss
         reference = max(reference, loss)
         printer(0, loss, final=max_iter == 0)
@@ -344,7 +344,8 @@ def train(
                 np.multiply(resid, scale, out=resid)
                 backward(params, spec, ws, resid, lowest, w1=w1)
             _copy_groups(params, saved_params, groups)
-            opt.save(saved_opt)
+            if stateful:
+                opt.save(saved_opt)
             pending = len(losses)
             opt.update(spec, ws, groups, params)
             loss = evaluate()
@@ -354,7 +355,6 @@ def train(
                 result.stop, result.diverged_loss = "diverged", loss
                 break
             losses.append(loss)  # the step is finished
-            result.output_size = _largest(ws.out)
             printer(step, loss, final=step == max_iter)
             if n_iter_no_change is not None:
                 no_improvement = no_improvement + 1 if loss > best - tol else 0
@@ -367,6 +367,10 @@ def train(
             _copy_groups(saved_params, params, groups)
             opt.restore(saved_opt)
         result.stop = "interrupted"
+    if result.initial_loss is not None:
+        # ws.out is the output of the kept parameters unless a step was undone
+        undone = result.stop == "diverged" or pending == len(losses)
+        result.output_size = _largest(forward(params, spec, X, ws) if undone else ws.out)
     if losses and result.stop != "max_iter":
         printer(len(losses), losses[-1], final=True)
     return result

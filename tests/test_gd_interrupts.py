@@ -115,6 +115,8 @@ AT = {"loss": 5, "backward": 4, "update": 4, "save": 4, "save_state": 4}
 def test_interrupt_in_any_phase_continues_like_an_uninterrupted_run(
     monkeypatch, solver, phase, activation
 ):
+    if phase == "save_state" and solver == "gd":
+        pytest.skip("plain gradient descent has no optimizer state to save")
     X, y = data()
     reference = network(solver, activation, max_iter=T).fit(X, y)
     net = network(solver, activation, max_iter=T)
