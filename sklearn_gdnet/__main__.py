@@ -326,7 +326,11 @@ def run_study(args):
         # Without the NTK, take the finite network's rule at the widest width so
         # that every width trains with one and the same step.
         probe = GDNetworkRegressor(
-            width=max(args.widths), **_shared_params(args), max_iter=0, random_state=0
+            width=max(args.widths),
+            **_shared_params(args),
+            max_iter=0,
+            normalize_y=False,
+            random_state=0,
         ).fit(X, y)
         learning_rate = float(probe.learning_rate_)
     results["learning_rate"] = learning_rate
@@ -338,8 +342,9 @@ def run_study(args):
         f"[sklearn-gdnet] GD networks: widths {list(args.widths)}, seeds "
         f"{list(args.seeds)}, {args.steps} steps of size {learning_rate:.4g} ...",
     )
+    # the network of the theory, whose limit the NTK errors describe
     network = GDNetworkRegressor(
-        **_shared_params(args), max_iter=args.steps, learning_rate=learning_rate
+        **_shared_params(args), max_iter=args.steps, learning_rate=learning_rate, normalize_y=False
     )
     study = width_study(
         network,
