@@ -30,7 +30,7 @@ from sklearn_gdnet import GDNetworkRegressor
 #: (width, depth, n_samples, n_features, max_iter): the configuration of issue 11
 #: (small products: one thread is about as fast as any) and one whose products
 #: are large enough for threads to pay off on a quiet machine.
-CONFIGS = [(1024, 1, 400, 10, 300), (512, 2, 4000, 10, 20)]
+CONFIGS = [(1024, 1, 400, 10, 300), (256, 2, 3000, 10, 30)]
 QUICK_CONFIGS = [(64, 1, 100, 3, 5)]
 
 

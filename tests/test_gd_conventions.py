@@ -38,7 +38,9 @@ def issue_examples():
     ]
 
 
-@pytest.mark.parametrize("name, X, y, params", issue_examples(), ids=lambda v: str(v)[:24])
+@pytest.mark.parametrize(
+    "name, X, y, params", issue_examples(), ids=[case[0] for case in issue_examples()]
+)
 def test_default_reaches_the_standardized_target_regressor(name, X, y, params):
     # Before: a divergence warning and R^2 of 0.44, -1059 and -565.
     with warnings.catch_warnings():
