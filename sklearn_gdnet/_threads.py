@@ -39,8 +39,12 @@ __all__ = ["FLOPS_PER_BLOCK", "matmul", "n_threads", "thread_policy"]
 #: little against computing it, small enough that a thread descheduled by another
 #: process holds up its product for about that long.
 FLOPS_PER_BLOCK = 4e7
-#: Rows (or columns) of a block are a multiple of this.
+#: Rows (or columns) of a block are a multiple of this, and at least
+#: `BLOCK_MIN_SIDE`: each block packs the whole of its other operand again, so
+#: a block must be wide enough for that to cost little against its products
+#: (at 128, one value moved per 128 multiply-adds).
 BLOCK_ALIGN = 16
+BLOCK_MIN_SIDE = 128
 
 _lock = threading.Lock()
 _active = 0  # number of threads inside `thread_policy`
@@ -112,7 +116,7 @@ def matmul(A, B, out):
     by_rows = rows >= cols
     length = rows if by_rows else cols
     per_line = flops / length
-    step = max(BLOCK_ALIGN, int(FLOPS_PER_BLOCK / per_line) // BLOCK_ALIGN * BLOCK_ALIGN)
+    step = max(BLOCK_MIN_SIDE, int(FLOPS_PER_BLOCK / per_line) // BLOCK_ALIGN * BLOCK_ALIGN)
     starts = range(0, length, step)
     if len(starts) == 1:
         return np.matmul(A, B, out=out)

@@ -65,6 +65,7 @@ def test_blas_runs_on_one_thread_inside_a_fit_and_is_restored(monkeypatch):
 @pytest.mark.parametrize("transposed", [False, True])
 def test_blocked_products_are_the_products(monkeypatch, shape, transposed):
     monkeypatch.setattr(_threads, "FLOPS_PER_BLOCK", 1e4)  # many blocks
+    monkeypatch.setattr(_threads, "BLOCK_MIN_SIDE", 16)
     rng = np.random.default_rng(0)
     rows, inner, cols = shape
     A = rng.standard_normal((inner, rows)).T if transposed else rng.standard_normal((rows, inner))
@@ -80,6 +81,7 @@ def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
     # call: one thread and all threads give the same bits (before, OpenBLAS's own
     # threading summed differently with 1 and 2 threads).
     monkeypatch.setattr(_threads, "FLOPS_PER_BLOCK", 2e5)
+    monkeypatch.setattr(_threads, "BLOCK_MIN_SIDE", 16)
     monkeypatch.setattr(_threads, "_cpu_count", lambda: 4)
     X, y = data(n=400)
     fits = []
@@ -95,6 +97,7 @@ def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
 
 def test_an_interrupt_in_a_blocked_product_leaves_the_helpers_idle(monkeypatch):
     monkeypatch.setattr(_threads, "FLOPS_PER_BLOCK", 1e4)
+    monkeypatch.setattr(_threads, "BLOCK_MIN_SIDE", 16)
     monkeypatch.setattr(_threads, "_cpu_count", lambda: 3)
     main = threading.get_ident()
     real = np.matmul
