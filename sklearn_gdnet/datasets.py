@@ -15,13 +15,17 @@ from scipy import special
 from sklearn.utils import check_random_state
 
 from ._compat import Integral, Interval, Real, StrOptions, validate_params
+from ._quadrature import make_interval_quadrature, make_sphere_quadrature, quadrature_training_set
 
 __all__ = [
     "IntervalTarget",
     "SphereHarmonicTarget",
     "harmonic_dimension",
+    "make_interval_quadrature",
     "make_interval_regression",
+    "make_sphere_quadrature",
     "make_sphere_regression",
+    "quadrature_training_set",
     "sample_sphere",
     "zonal_harmonic",
 ]

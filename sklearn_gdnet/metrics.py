@@ -21,12 +21,16 @@ from scipy import special
 from sklearn.utils import check_random_state
 
 from ._compat import Integral, Interval, StrOptions, validate_params
+from ._quadrature import quadrature_rule
+from ._spectra import residual_spectrum
 
 __all__ = [
     "integration_rule",
     "l2_error",
     "l2_norm",
     "make_l2_error_scorer",
+    "quadrature_rule",
+    "residual_spectrum",
 ]
 
 _DEFAULT_POINTS = {"interval": 2000, 2: 4096, 3: 8192}
