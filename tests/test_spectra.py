@@ -1,11 +1,10 @@
 """Residual spectra on the sphere and the kernel-flow prediction of them."""
 
-import functools
-
 import numpy as np
 import pytest
 from numpy.polynomial import legendre
 from scipy import special
+from sphere_helpers import eigenvalues_from_kernel_matrix
 
 from sklearn_gdnet import GDNetworkRegressor, NTKRegressor
 from sklearn_gdnet._spectra import harmonic_polynomials
@@ -221,19 +220,6 @@ def test_prediction_is_exact_on_the_circle_grid(depth, dynamics):
     assert np.all(predicted < 0.99 * target.coefficients**2)  # every degree moved
 
 
-@functools.lru_cache(maxsize=8)
-def _funk_hecke_from_kernel_matrix(params, n_degrees, rule_degree):
-    """lambda_k = sum_ij v_i v_j kappa(x_i.x_j) P_k(x_i.x_j) on an exact rule of S^2.
-
-    The addition theorem sum_m Y_km(x) Y_km(y) = N_k P_k(x.y) turns the trace of the
-    kernel operator on degree k, N_k lambda_k, into this double sum.
-    """
-    Z, v = quadrature_rule("sphere", 3, degree=rule_degree, random_state=7)
-    T = nngp_ntk(Z, **dict(params))[1]
-    G = np.clip(Z @ Z.T, -1.0, 1.0)
-    return np.array([v @ (T * special.eval_legendre(k, G)) @ v for k in range(n_degrees)])
-
-
 @pytest.mark.parametrize(
     "activation, weight_std, degree, tol",
     [
@@ -249,7 +235,7 @@ def _funk_hecke_from_kernel_matrix(params, n_degrees, rule_degree):
 def test_prediction_matches_ntk_regressor_on_s2(activation, weight_std, degree, tol, dynamics):
     target = _random_target(3, 7, seed=0)
     params = dict(depth=2, activation=activation, weight_std=weight_std, bias_std=0.1)
-    lam = _funk_hecke_from_kernel_matrix(tuple(params.items()), 7, rule_degree=60)
+    lam = eigenvalues_from_kernel_matrix(tuple(params.items()), 7, rule_degree=60)
     X, y, w = quadrature_training_set(target, degree)
     model = NTKRegressor(n_steps=20, dynamics=dynamics, **params).fit(X, y, sample_weight=w)
     eta = model.learning_rate_
@@ -268,7 +254,7 @@ def test_random_points_give_only_an_approximate_spectrum():
     # 30 has nodes, unweighted, miss the prediction by far more than its tolerance
     target = _random_target(3, 7, seed=0)
     params = dict(depth=2, activation="erf", weight_std=2.0, bias_std=0.1)
-    lam = _funk_hecke_from_kernel_matrix(tuple(params.items()), 7, rule_degree=60)
+    lam = eigenvalues_from_kernel_matrix(tuple(params.items()), 7, rule_degree=60)
     X = sample_sphere(31 * 16, 3, random_state=0)
     model = NTKRegressor(n_steps=20, learning_rate=0.4, **params).fit(X, target(X))
     measured = residual_spectrum(model, target, max_degree=6)
