@@ -222,9 +222,10 @@ def residual_spectrum(
     ``<= rule_degree - K``. For a residual with components of higher degree
     (a ReLU network has components of every degree) the error of each
     coefficient is at most the quadrature norm of those components
-    (Cauchy-Schwarz on the rule); the defaults (degree 127 on :math:`S^2`,
-    4095 on :math:`S^1`, 255 on the interval) make this negligible against
-    the energies of trained networks at low degrees.
+    (Cauchy-Schwarz on the rule). Measured with the defaults (degree 127 on
+    :math:`S^2`) on trained ReLU networks of widths 16 and 256, ``K = 30``:
+    the energies agree with those from a rule of degree 255 to ``7e-5`` of
+    the largest energy.
 
     Parameters
     ----------

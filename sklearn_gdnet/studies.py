@@ -626,7 +626,7 @@ class ErrorDecompositionDisplay:
         self.result = result
 
     @classmethod
-    def from_result(cls, result, *, axes=None, width_index=-1):
+    def from_result(cls, result, *, axes=None, width_index=-1, spectrum_floor=1e-6):
         """Draw an :class:`ErrorDecompositionResult`.
 
         Parameters
@@ -640,14 +640,18 @@ class ErrorDecompositionDisplay:
         width_index : int, default=-1
             Index of the width whose spectra are drawn (default: the widest).
 
+        spectrum_floor : float, default=1e-6
+            Lower end of the spectrum axis, relative to the target's largest
+            energy (fitted degrees and the prediction reach rounding level).
+
         Returns
         -------
         display : ErrorDecompositionDisplay
             The drawn display.
         """
-        return cls(result).plot(axes=axes, width_index=width_index)
+        return cls(result).plot(axes=axes, width_index=width_index, spectrum_floor=spectrum_floor)
 
-    def plot(self, axes=None, *, width_index=-1):
+    def plot(self, axes=None, *, width_index=-1, spectrum_floor=1e-6):
         """Draw the two panels.
 
         Parameters
@@ -657,6 +661,10 @@ class ErrorDecompositionDisplay:
 
         width_index : int, default=-1
             Index of the width whose spectra are drawn.
+
+        spectrum_floor : float, default=1e-6
+            Lower end of the spectrum axis, relative to the target's largest
+            energy.
 
         Returns
         -------
@@ -697,6 +705,8 @@ class ErrorDecompositionDisplay:
             lines[key] = ax.axhline(level, linestyle=style, color="gray", label=label)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xticks(widths, labels=[str(int(m)) for m in r.widths])
+        ax.xaxis.set_minor_locator(plt.NullLocator())
         ax.set_xlabel("width")
         ax.set_ylabel("continuous L2 error")
         ax.set_title(f"after {r.n_steps} steps (time {r.time:.3g})")
@@ -719,6 +729,8 @@ class ErrorDecompositionDisplay:
                 k, r.predicted_spectrum, "x", color="black", label="kernel-flow prediction"
             )
         ax_spec.set_yscale("log", nonpositive="mask")
+        top = max(r.target_spectrum.max(), r.limit_spectrum.max(), r.network_spectra.max())
+        ax_spec.set_ylim(spectrum_floor * r.target_spectrum.max(), 2 * top)
         ax_spec.set_xlabel("spherical-harmonic degree k")
         ax_spec.set_ylabel("residual energy of degree k")
         ax_spec.set_title("residual spectra")
