@@ -36,7 +36,7 @@ from ._gd_network import GDNetworkRegressor
 from ._ntk import NTKRegressor
 from ._spectra import HarmonicProjector, kernel_flow_spectrum
 from .exceptions import DivergenceWarning
-from .model_selection import RateFit, fit_rate
+from .model_selection import RateFit, fit_rate, local_rates
 
 __all__ = [
     "ErrorDecompositionDisplay",
@@ -804,6 +804,16 @@ class GDFlowResult:
         """Order ``p`` of ``network_increments ~ C eta^p`` (least squares in log-log)."""
         return fit_rate(1.0 / self.learning_rates[:-1], self.network_increments)
 
+    @property
+    def limit_local_orders(self) -> np.ndarray:
+        """Orders between consecutive step sizes; they tend to ``p`` as ``eta -> 0``."""
+        return local_rates(1.0 / self.learning_rates, self.limit_to_flow)
+
+    @property
+    def network_local_orders(self) -> np.ndarray:
+        """Orders between consecutive increments; they tend to ``p`` as ``eta -> 0``."""
+        return local_rates(1.0 / self.learning_rates[:-1], self.network_increments)
+
     def __str__(self):
         rows = [
             f"gradient descent against gradient flow at time {self.time:.4g}",
@@ -816,8 +826,14 @@ class GDFlowResult:
                 f"{int(k):>8d} {eta:>10.4g} {self.limit_to_flow[i]:>18.4g} {inc:>27} "
                 f"{self.network_errors[i]:>14.4g}"
             )
-        rows.append(f"order of the limit:   {_order_text(self.limit_order)}")
-        rows.append(f"order of the network: {_order_text(self.network_order)}")
+        rows.append(
+            f"order of the limit:   {_order_text(self.limit_order)}; local "
+            f"{np.array2string(self.limit_local_orders, precision=3)}"
+        )
+        rows.append(
+            f"order of the network: {_order_text(self.network_order)}; local "
+            f"{np.array2string(self.network_local_orders, precision=3)}"
+        )
         return "\n".join(rows)
 
 
@@ -860,8 +876,11 @@ def gd_flow_study(
       ``||f_{eta_i} - f_{eta_{i+1}}||``, which for a method of order ``p``
       and a geometric sequence of steps are proportional to ``eta_i^p``.
 
-    The orders are fitted in log-log coordinates
-    (``result.limit_order``, ``result.network_order``).
+    The orders are fitted in log-log coordinates over all runs
+    (``result.limit_order``, ``result.network_order``, with confidence
+    intervals) and between consecutive runs (``result.limit_local_orders``,
+    ``result.network_local_orders``); with large first steps the local
+    orders show where the asymptotic regime starts.
 
     Parameters
     ----------

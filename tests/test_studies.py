@@ -99,6 +99,17 @@ def test_at_step_zero_network_and_linearization_coincide(data):
     assert r.limit_error == pytest.approx(r.target_norm, rel=1e-12)
 
 
+def test_training_the_output_layer_alone_is_linear(data):
+    # the network is linear in its output layer: network and linearization coincide
+    X, y, w, target = data
+    r = error_decomposition(
+        GDNetworkRegressor(depth=2, max_iter=20, learning_rate=1.0, trainable="output"),
+        X, y, target, sample_weight=w, widths=[16], seeds=[0], max_degree=2,
+    )  # fmt: skip
+    assert r.network_to_linearized[0, 0] < 1e-10 * r.network_errors[0, 0]
+    assert r.network_errors[0, 0] < 0.99 * r.target_norm  # it did train
+
+
 def test_width_brings_the_network_to_its_linearization(decomposition):
     # lazy training: the distance falls like width^-1/2 (a factor 4 from 16 to 256)
     gap = decomposition.mean_over_seeds(decomposition.network_to_linearized)
@@ -216,6 +227,8 @@ def test_gd_converges_to_flow_at_first_order(gd_flow):
     assert 0.95 < r.limit_order.rate < 1.05
     assert 0.85 < r.network_order.rate < 1.15
     assert np.all(np.diff(r.limit_to_flow) < 0)
+    np.testing.assert_allclose(r.limit_local_orders, 1.0, atol=0.05)
+    assert r.network_local_orders.shape == (3,)
     assert not r.network_diverged.any()
 
 
