@@ -48,13 +48,19 @@ def default_rule_degree(n_features, max_degree):
 
 
 def _gegenbauer_homogeneous(t, r2, lam, n_max):
-    """``r^n P_n(t / r)`` for ``n = 0..n_max`` with ``P_n`` normalized to ``P_n(1) = 1``."""
-    out = [np.ones_like(t)]
+    """``r^n P_n(t / r)`` for ``n = 0..n_max``, ``P_n`` Gegenbauer normalized to ``P_n(1) = 1``.
+
+    ``t`` and ``r2`` have shape ``(n_points,)`` and ``lam`` shape ``(n_lam,)``: one
+    recurrence serves every ``lambda`` at once. Returns ``(n_max + 1, n_lam, n_points)``.
+    """
+    lam = lam[:, None]
+    out = np.empty((n_max + 1, lam.shape[0], t.shape[0]))
+    out[0] = 1.0
     if n_max >= 1:
-        out.append(t.copy())
+        out[1] = t
     for n in range(2, n_max + 1):
-        out.append(
-            ((2 * n + 2 * lam - 2) * t * out[n - 1] - (n - 1) * r2 * out[n - 2]) / (n + 2 * lam - 1)
+        out[n] = ((2 * n + 2 * lam - 2) * t * out[n - 1] - (n - 1) * r2 * out[n - 2]) / (
+            n + 2 * lam - 1
         )
     return out
 
@@ -62,31 +68,40 @@ def _gegenbauer_homogeneous(t, r2, lam, n_max):
 def harmonic_polynomials(X, max_degree):
     """Orthogonal harmonic polynomials of degrees ``0..max_degree`` at the rows of ``X``.
 
-    Returns a list whose entry ``k`` has shape ``(n_points, N(d, k))``; on
-    the unit sphere its columns are orthogonal spherical harmonics of degree
-    ``k`` (not normalized). ``d = 1`` gives the Legendre polynomials.
+    Returns a list whose entry ``k`` has shape ``(N(d, k), n_points)``, one
+    row per polynomial (rows are contiguous: the recursion writes whole
+    functions); on the unit sphere the rows are orthogonal spherical
+    harmonics of degree ``k`` (not normalized). ``d = 1`` gives the Legendre
+    polynomials.
     """
     n, d = X.shape
+    K = max_degree
     if d == 1:
         x = X[:, 0]
-        return [p[:, None] for p in _gegenbauer_homogeneous(x, np.ones_like(x), 0.5, max_degree)]
+        return list(_gegenbauer_homogeneous(x, np.ones_like(x), np.array([0.5]), K))
     if d == 2:
         z = X[:, 0] + 1j * X[:, 1]
         power = np.ones(n, dtype=complex)
-        out = [np.ones((n, 1))]
-        for _ in range(max_degree):
+        out = [np.ones((1, n))]
+        for _ in range(K):
             power = power * z
-            out.append(np.column_stack([power.real, power.imag]))
+            out.append(np.vstack([power.real, power.imag]))
         return out
-    inner = harmonic_polynomials(X[:, :-1], max_degree)
+    inner = harmonic_polynomials(X[:, :-1], K)
     t = X[:, -1]
     r2 = np.einsum("ij,ij->i", X, X)
-    blocks = [[] for _ in range(max_degree + 1)]
-    for j in range(max_degree + 1):
-        radial = _gegenbauer_homogeneous(t, r2, j + (d - 2) / 2.0, max_degree - j)
-        for m, g in enumerate(radial):
-            blocks[j + m].append(g[:, None] * inner[j])
-    return [np.hstack(b) for b in blocks]
+    # radial[m, j]: the factor of degree m that lifts the inner degree j
+    radial = _gegenbauer_homogeneous(t, r2, np.arange(K + 1) + (d - 2) / 2.0, K)
+    out = []
+    for k in range(K + 1):
+        block = np.empty((sum(inner[j].shape[0] for j in range(k + 1)), n))
+        start = 0
+        for j in range(k + 1):
+            stop = start + inner[j].shape[0]
+            np.multiply(radial[k - j, j], inner[j], out=block[start:stop])
+            start = stop
+        out.append(block)
+    return out
 
 
 def _basis_size(n_features, max_degree):
@@ -172,8 +187,8 @@ class HarmonicProjector:
             w = self.weights[rows]
             weighted = w[:, None] * V[rows]
             for k, B in enumerate(harmonic_polynomials(self.nodes[rows], K)):
-                coef[k] = coef[k] + B.T @ weighted
-                norm2[k] = norm2[k] + w @ (B * B)
+                coef[k] = coef[k] + B @ weighted
+                norm2[k] = norm2[k] + (B * B) @ w
         out = np.column_stack([np.sum(c**2 / n2[:, None], axis=0) for c, n2 in zip(coef, norm2)])
         return out[0] if one else out
 

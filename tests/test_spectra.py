@@ -49,7 +49,7 @@ def test_basis_polynomials_are_harmonic(d):
         for k in range(degree + 1):
             laplacian[k] += (plus[k] - 2 * centre[k] + minus[k]) / h**2
     for k in range(degree + 1):
-        assert centre[k].shape[1] == harmonic_dimension(k, d)
+        assert centre[k].shape == (harmonic_dimension(k, d), X.shape[0])
         scale = np.abs(centre[k]).max() * (1 + np.abs(X).max()) ** 2
         assert np.abs(laplacian[k]).max() < 1e-4 * scale, k
 
@@ -58,8 +58,8 @@ def test_basis_polynomials_are_harmonic(d):
 def test_basis_is_orthogonal_on_an_exact_rule(d):
     degree = 6
     X, w = quadrature_rule("sphere", d, degree=2 * degree, random_state=0)
-    B = np.hstack(harmonic_polynomials(X, degree))
-    gram = B.T @ (w[:, None] * B)
+    B = np.vstack(harmonic_polynomials(X, degree))
+    gram = (B * w) @ B.T
     off = gram - np.diag(np.diag(gram))
     assert np.abs(off).max() < 1e-13 * np.diag(gram).max()
     assert np.all(np.diag(gram) > 0)
