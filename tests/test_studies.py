@@ -194,6 +194,8 @@ def test_decomposition_validation(data):
         error_decomposition(GDNetworkRegressor(), X, y, target, widths=[0])
     with pytest.raises(ValueError, match="dimension"):
         error_decomposition(GDNetworkRegressor(), X[:, :2], y, target)
+    with pytest.raises(ValueError, match="non-zero"):
+        error_decomposition(GDNetworkRegressor(), X, y, target, sample_weight=0 * w)
 
 
 def test_diverging_networks_are_flagged(data):
