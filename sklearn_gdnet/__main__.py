@@ -337,9 +337,6 @@ def _check_args(parser, args):
             import matplotlib  # noqa: F401
         except ImportError:
             parser.error("--plot needs matplotlib: pip install 'sklearn-gdnet[plots]'")
-    if args.output is not None and args.plot is not None:
-        if os.path.abspath(args.output) == os.path.abspath(args.plot):
-            parser.error("--output and --plot name the same file")
 
 
 # --- the study -------------------------------------------------------------------------
@@ -429,7 +426,14 @@ _KERNEL_RIDGE_MATRICES = 3
 
 # What a study's preparation may refuse with: bad values the option types could
 # not see (they reach the library's own validation) and requests too large.
-_PREPARE_ERRORS = (ValueError, TypeError, OverflowError, MemoryError, FloatingPointError)
+_PREPARE_ERRORS = (
+    ValueError,
+    TypeError,
+    OverflowError,
+    MemoryError,
+    FloatingPointError,
+    RuntimeError,
+)
 
 
 def prepare_study(args):
@@ -795,7 +799,12 @@ def main(argv=None):
         prepared = prepare_study(args)
     except _PREPARE_ERRORS as exc:
         parser.error(f"cannot run this study: {exc}")
-    results = run_study(args, prepared)
+    try:
+        results = run_study(args, prepared)
+    except _PREPARE_ERRORS as exc:  # e.g. every fit of the study failed
+        message = f"the study failed: {type(exc).__name__}: {exc}"
+        print(f"sklearn-gdnet: error: {message}", file=sys.stderr)
+        return 1
     print(format_table(results), flush=True)
     status = 0
     for path, write in [(args.output, write_output), (args.plot, write_plot)]:

@@ -164,14 +164,6 @@ def test_a_read_only_folder_is_refused(places, capsys, no_study):
     assert code == 2 and "cannot be written" in err
 
 
-def test_same_file_for_output_and_plot(places, capsys, no_study):
-    code, err = _exit_code_and_error(
-        [*FAST, "--output", str(places / "x.json"), "--plot", str(places / "x.json")], capsys
-    )
-    assert code == 2  # the suffix check comes first
-    assert ".png" in err
-
-
 def test_a_failed_write_after_the_study_keeps_the_result(places, capsys, monkeypatch):
     def full_disk(path, write):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -261,3 +253,21 @@ def test_help_example_shows_a_decay_and_runs_as_written():
     # the quoted rate's confidence interval lies above zero: the error falls
     low, high = map(float, re.search(r"rate [\d.]+ \[([-\d.]+), ([-\d.]+)\]", epilog).groups())
     assert 0 < low < high
+
+
+def test_a_study_whose_fits_all_fail_ends_with_a_message(capsys, monkeypatch):
+    from sklearn_gdnet import _gd_network
+
+    real_fit = _gd_network.GDNetworkRegressor.fit
+
+    def fit_only_the_probe(self, X, y, sample_weight=None):
+        if self.max_iter > 0:
+            raise FloatingPointError("the loss overflowed")
+        return real_fit(self, X, y, sample_weight)
+
+    monkeypatch.setattr(_gd_network.GDNetworkRegressor, "fit", fit_only_the_probe)
+    assert cli.main(GD_ONLY) == 1
+    err = capsys.readouterr().err
+    # the message says what failed in each fit, as scikit-learn's searches do
+    assert "sklearn-gdnet: error: the study failed: ValueError: All the 2 fits" in err
+    assert "FloatingPointError: the loss overflowed" in err
