@@ -56,7 +56,7 @@ SCORER = make_l2_error_scorer(_TARGET)
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_tuple_widths_for_hidden_layer_sizes():
     X, y, target = make_interval_regression(30, target="gaussian")
-    model = MLPRegressor(solver="lbfgs", max_iter=50)
+    model = MLPRegressor(solver="lbfgs", max_iter=20)
     scorer = make_l2_error_scorer(target)
     widths = [(2, 2), (8, 8)]
     result = width_study(
@@ -67,7 +67,7 @@ def test_tuple_widths_for_hidden_layer_sizes():
     for i, sizes in enumerate(widths):
         for j, seed in enumerate([0, 1]):
             fitted = MLPRegressor(
-                solver="lbfgs", max_iter=50, hidden_layer_sizes=sizes, random_state=seed
+                solver="lbfgs", max_iter=20, hidden_layer_sizes=sizes, random_state=seed
             ).fit(X, y)
             assert result.errors[i, j] == pytest.approx(l2_error(fitted, target), rel=1e-10)
     # numpy integers and one-layer tuples work too
