@@ -1,7 +1,7 @@
 """The network core: parameter groups, initialization, forward and backward passes.
 
 Everything here is a pure function of arrays. One formula covers both
-parametrizations (DESIGN.md section 2): layer ``l`` computes
+parametrizations (see the user guide): layer ``l`` computes
 
     z_l = a_l * (h_{l-1} @ W_l) + c_l * b_l,        h_l = phi(z_l),
 
