@@ -52,6 +52,7 @@ _n_threads = 1  # threads a product may use while the policy is active
 _restore = None  # the BLAS settings to put back when the last one leaves
 _controller = None
 _pool = None
+_pool_pid = None
 
 
 def _blas_controller():
@@ -96,9 +97,10 @@ def thread_policy():
 
 
 def _helpers():
-    global _pool
-    if _pool is None:
+    global _pool, _pool_pid
+    if _pool is None or _pool_pid != os.getpid():  # a forked child has no helper threads
         _pool = ThreadPoolExecutor(max(1, _cpu_count() - 1), thread_name_prefix="sklearn_gdnet")
+        _pool_pid = os.getpid()
     return _pool
 
 

@@ -121,3 +121,18 @@ def test_an_interrupt_in_a_blocked_product_leaves_the_helpers_idle(monkeypatch):
         monkeypatch.setattr(_threads.np, "matmul", real)
         _threads.matmul(A, B, out)  # the helpers are free again
     np.testing.assert_allclose(out, A @ B, rtol=1e-12)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_forked_child_gets_its_own_helpers():
+    import multiprocessing
+
+    # the parent's helpers exist and have been used
+    assert _threads._helpers().submit(lambda: 1).result() == 1
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        # before: the child queued work for helper threads that fork did not copy
+        assert pool.apply_async(_child_uses_helpers).get(timeout=60) == 2
+
+
+def _child_uses_helpers():
+    return _threads._helpers().submit(lambda: 2).result(timeout=20)
