@@ -136,3 +136,23 @@ def test_a_forked_child_gets_its_own_helpers():
 
 def _child_uses_helpers():
     return _threads._helpers().submit(lambda: 2).result(timeout=20)
+
+
+def test_concurrent_fits_in_threads_equal_sequential_fits(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(_threads, "FLOPS_PER_BLOCK", 2e5)
+    monkeypatch.setattr(_threads, "BLOCK_MIN_SIDE", 16)
+    X, y = data(n=300)
+    before = blas_threads()
+
+    def fit(seed):
+        net = GDNetworkRegressor(width=64, max_iter=5, random_state=seed)
+        return net.fit(X, y).predict(X)
+
+    sequential = [fit(seed) for seed in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        concurrent = list(pool.map(fit, range(4)))
+    for a, b in zip(sequential, concurrent):
+        np.testing.assert_array_equal(a, b)
+    assert blas_threads() == before  # restored once the last fit left
