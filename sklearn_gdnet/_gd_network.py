@@ -22,6 +22,7 @@ from ._compat import (
 from ._family import FAMILY_CONSTRAINTS
 from ._memory import check_fits_in_memory
 from ._network import (
+    THIN_INPUT_MAX_FEATURES,
     NetworkSpec,
     forward,
     init_params,
@@ -766,17 +767,14 @@ def _check_memory(spec, X, groups, solver, momentum, continuing, needs_kernel):
     else:
         largest = max(fi * fo for fi, fo in spec.layer_dims)
         persistent = (sum(sizes.values()) + n_trained) * itemsize + 8 * largest
-    thin = X.shape[1] * n if X.shape[1] <= 12 else 0
+    thin = X.shape[1] * n if X.shape[1] <= THIN_INPUT_MAX_FEATURES else 0
     work = workspace_nbytes(spec, n, itemsize, n_input_copy=thin)
     targets = n * spec.n_outputs * (8 + 2 * itemsize)
     kernel = (
         work + n_trained * itemsize + 2 * n * spec.width * itemsize + 16 * n * spec.n_outputs * 8
     )
     training = (
-        work
-        + n_trained * itemsize
-        + targets
-        + optimizer_state_nbytes(solver, momentum, n_trained, itemsize)
+        work + n_trained * itemsize + optimizer_state_nbytes(solver, momentum, n_trained, itemsize)
     )
     check_fits_in_memory(
         persistent + targets + max(kernel if needs_kernel else 0, training),

@@ -98,9 +98,7 @@ def memory_limits() -> dict[str, int]:
         "the address-space limit (ulimit -v)": _rlimit_room("RLIMIT_AS", "VmSize"),
         "the data-segment limit (ulimit -d)": _rlimit_room("RLIMIT_DATA", "VmData"),
         "the control group's memory limit": _cgroup_room(),
-        "sklearn_gdnet._memory.MEMORY_LIMIT": (
-            None if MEMORY_LIMIT is None else int(MEMORY_LIMIT)
-        ),
+        "sklearn_gdnet._memory.MEMORY_LIMIT": (None if MEMORY_LIMIT is None else int(MEMORY_LIMIT)),
     }
     return {name: room for name, room in limits.items() if room is not None}
 

@@ -156,4 +156,3 @@ def matmul(A, B, out):
         for future in futures:
             future.result()
     return out
-
