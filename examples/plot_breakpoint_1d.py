@@ -59,6 +59,7 @@ breakpoint_model = GDNetworkRegressor(
     weight_std=1.0,
     bias_std=1.0,
     max_iter=n_steps,
+    normalize_y=False,  # the model of the paper, on the targets as given
 )
 
 # %%

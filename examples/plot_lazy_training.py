@@ -86,7 +86,13 @@ moved = {group: np.empty_like(gap) for group in ("W1", "W2")}
 curves = {}
 for i, width in enumerate(widths):
     for j, seed in enumerate(seeds):
-        params = dict(width=width, depth=depth, learning_rate=learning_rate, random_state=seed)
+        params = dict(
+            width=width,
+            depth=depth,
+            learning_rate=learning_rate,
+            normalize_y=False,  # the network of the theory, whose limit is the NTK
+            random_state=seed,
+        )
         initial = GDNetworkRegressor(max_iter=0, **params).fit(X, y)
         expected = ntk_prediction(initial.predict(X), initial.predict(nodes))
         network = GDNetworkRegressor(max_iter=n_steps, **params).fit(X, y)

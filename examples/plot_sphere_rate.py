@@ -123,7 +123,9 @@ for name, search, error in [
 # kernel ridge with the NTK approximated by ``m`` Nystroem features, a
 # pipeline whose width is ``nystroem__n_components`` (the seed goes to
 # ``nystroem__random_state``, next to it).
-network = GDNetworkRegressor(depth=depth, max_iter=n_steps, learning_rate=learning_rate)
+network = GDNetworkRegressor(
+    depth=depth, max_iter=n_steps, learning_rate=learning_rate, normalize_y=False
+)
 linearized = NTKRegressor(depth=depth, n_steps=n_steps, learning_rate=learning_rate)
 nystroem_ridge = make_pipeline(
     Nystroem(kernel=NTK(depth=depth)), Ridge(alpha=ntk_ridge.best_params_["alpha"])

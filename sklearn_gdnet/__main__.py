@@ -471,6 +471,7 @@ def prepare_study(args):
         **_shared_params(args),
         max_iter=0,
         learning_rate=learning_rate,
+        normalize_y=False,
         random_state=0,
     ).fit(X, y)
     learning_rate = float(probe.learning_rate_)
@@ -514,8 +515,9 @@ def run_study(args, prepared=None):
         f"[sklearn-gdnet] GD networks: widths {list(args.widths)}, seeds "
         f"{list(args.seeds)}, {args.steps} steps of size {learning_rate:.4g} ...",
     )
+    # the network of the theory, whose limit the NTK errors describe
     network = GDNetworkRegressor(
-        **_shared_params(args), max_iter=args.steps, learning_rate=learning_rate
+        **_shared_params(args), max_iter=args.steps, learning_rate=learning_rate, normalize_y=False
     )
     # stdout carries the report; the study's progress goes with ours to stderr
     with contextlib.redirect_stdout(sys.stderr):

@@ -219,7 +219,7 @@ static int acquire(const char *func, PyObject **objs, const Spec *specs, Buf *bu
         if (cs) {                                                                           \
             memset(cs, 0, (size_t)m * sizeof(T));                                           \
         }                                                                                   \
-        if (!g) { /* separate simple loops: each one vectorizes */                          \
+        if (!g || p == 0) { /* separate loops, each vectorizes; g is empty when p == 0 */ \
             for (Py_ssize_t i = 0; i < n; i++) {                                            \
                 T *restrict di = d + i * m;                                                 \
                 const T *restrict hi = h + i * m;                                           \

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -21,19 +22,24 @@ from ._compat import (
 from ._family import FAMILY_CONSTRAINTS
 from ._memory import check_fits_in_memory
 from ._network import (
+    THIN_INPUT_MAX_FEATURES,
     NetworkSpec,
     forward,
     init_params,
     max_ntk_eigenvalue,
     resolve_trainable,
+    workspace_nbytes,
 )
-from ._optim import auto_learning_rate, train
+from ._optim import auto_learning_rate, optimizer_state_nbytes, train
+from ._threads import thread_policy
 from .exceptions import DivergenceWarning
 
 __all__ = ["GDNetworkRegressor"]
 
 #: ``learning_rate="auto"`` for Adam, which does not follow the NTK step rule.
 ADAM_DEFAULT_STEP = 1e-3
+#: ``n_iter_no_change`` when only ``tol`` is given (MLPRegressor's default).
+DEFAULT_N_ITER_NO_CHANGE = 10
 #: Rows per chunk in ``predict`` are chosen so that one chunk's hidden
 #: activations stay below this many bytes.
 PREDICT_CHUNK_BYTES = 64 * 2**20
@@ -50,9 +56,15 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
     ``1/(2N) sum_i w_i ||f(x_i) - y_i||^2`` (``N = n_samples * n_outputs``,
     sample weights normalized to mean one) by full-batch gradient descent with
     a fixed step, moving only the ``trainable`` parameter groups. This is the
-    network of the approximation theory of gradient-trained networks; its
-    infinite-width limit is :class:`~sklearn_gdnet.NTKRegressor` with the same
-    shared parameters.
+    network of the approximation theory of gradient-trained networks; with
+    ``normalize_y=False`` its infinite-width limit is
+    :class:`~sklearn_gdnet.NTKRegressor` with the same shared parameters.
+
+    By default (``normalize_y=True``) the network is trained on the targets
+    centered and scaled to unit variance, and its predictions are mapped back,
+    as :class:`~sklearn.gaussian_process.GaussianProcessRegressor` does: the
+    theory, and the automatic step, assume targets of order one, and most data
+    sets do not have them.
 
     Parameters
     ----------
@@ -106,8 +118,23 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         Step size ``eta``. ``"auto"`` takes ``0.5 * 2N / lambda_max``, where
         ``lambda_max`` is the largest eigenvalue of the sample-weighted
         empirical NTK at initialization: half the largest stable step of the
-        linearized dynamics. For ``solver="adam"``, ``"auto"`` means 1e-3;
-        ``solver="lbfgs"`` ignores it.
+        linearized dynamics. It does not depend on the targets, but the
+        linearization it relies on holds for targets of order one (the
+        parameters then move little); ``normalize_y=True`` provides such
+        targets. For ``solver="adam"``, ``"auto"`` means 1e-3;
+        ``solver="lbfgs"`` ignores it. A warm-started run keeps its step; a
+        run continued with another solver derives it anew, for gradient
+        descent from the kernel of the network as it is then.
+
+    normalize_y : bool, default=True
+        Train on ``(y - mean) / std`` (each output, weighted by
+        ``sample_weight``; a constant output is only centered) and return
+        predictions in the units of ``y``, like ``GaussianProcessRegressor``
+        and ``TransformedTargetRegressor`` with a ``StandardScaler``. ``False``
+        trains on ``y`` itself: the network of the theory, whose
+        infinite-width limit is ``NTKRegressor`` with the same shared
+        parameters; use it for targets of order one and for comparisons with
+        the kernel limit. The losses are those of the targets trained on.
 
     momentum : float, default=0.0
         Heavy-ball momentum for ``solver="gd"``, in [0, 1).
@@ -118,12 +145,17 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
 
     tol : float, default=0.0
         Improvement of the training loss that counts as progress for
-        ``n_iter_no_change``.
+        ``n_iter_no_change``; for L-BFGS the gradient tolerance ``gtol``. A
+        positive ``tol`` with ``n_iter_no_change=None`` stops after 10 steps
+        without progress, as in ``MLPRegressor``.
 
     n_iter_no_change : int or None, default=None
         Stop when the loss has not improved by ``tol`` for this many
-        consecutive steps. ``None`` runs exactly ``max_iter`` steps, as the
-        theory does.
+        consecutive steps of one call. With ``tol=0`` and ``None``, exactly
+        ``max_iter`` steps are taken, as in the theory. When a stopping rule is
+        set and ``max_iter`` ends a run that was still improving, a
+        :class:`~sklearn.exceptions.ConvergenceWarning` is emitted. Ignored by
+        L-BFGS.
 
     warm_start : bool, default=False
         Continue from the previous fit's parameters, step size and optimizer
@@ -156,8 +188,19 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         Number of steps taken, over all calls of a warm-started run.
 
     loss_curve_ : list of float
-        ``loss_curve_[t]`` is the training loss after ``t`` steps;
-        ``loss_curve_[0]`` is the loss at initialization.
+        ``n_iter_`` entries: ``loss_curve_[t]`` is the training loss after
+        step ``t + 1``, i.e. of the parameters that step produced (as in
+        ``MLPRegressor``, one entry per iteration; unlike it, each entry is
+        the loss of the parameters after the step, so ``loss_curve_[-1]`` is
+        the loss of the fitted network).
+
+    loss_ : float
+        Training loss of the fitted parameters (at initialization when no
+        step was taken).
+
+    best_loss_ : float
+        Smallest training loss in ``loss_curve_`` (``loss_`` when it is
+        empty).
 
     distance_from_init_ : dict of str to float
         ``||theta_g - theta_g(0)|| / ||theta_g(0)||`` for each trained group
@@ -183,11 +226,34 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
     Gradient descent updates ``theta <- theta - eta * grad L(theta)``; on the
     linearized model the residual contracts along each eigenvector of the
     weighted NTK Gram matrix by ``1 - eta * lambda / N``, hence the stability
-    limit ``eta < 2 N / lambda_max``. A run whose loss becomes non-finite or
-    exceeds 1e4 times its starting scale stops, restores the last good
-    parameters and emits a :class:`~sklearn_gdnet.exceptions.DivergenceWarning`.
-    A ``KeyboardInterrupt`` stops training after the last finished step and
-    leaves a usable estimator.
+    limit ``eta < 2 N / lambda_max``.
+
+    Failures leave the estimator as it was before the call: ``fit`` and
+    ``partial_fit`` validate, check memory, initialize and train on new state
+    that replaces the fitted one only when the call succeeds. A run whose loss
+    becomes non-finite or exceeds 1e4 times its starting scale stops at the
+    last finished step and emits a
+    :class:`~sklearn_gdnet.exceptions.DivergenceWarning` whose advice depends
+    on the cause. A ``KeyboardInterrupt`` during training keeps the last
+    finished step, parameters and optimizer state together (a warm-started
+    continuation then takes the same steps as an uninterrupted run; L-BFGS
+    starts a new curvature history) and warns; an interrupt before the first
+    step of a call finishes changes nothing and is raised. Samples of weight
+    zero are left out. A fit whose arrays would not fit in memory (available
+    memory or the process's address-space limit) raises ``MemoryError``
+    before allocating them.
+
+    Differences from ``MLPRegressor``: full-batch steps of a fixed size, no
+    regularization, ``tol`` and ``n_iter_no_change`` off by default (the
+    theory runs a fixed number of steps), ``loss_curve_`` entries measured
+    after each step, and the loss ``1/(2N) sum_i w_i ||f(x_i) - y_i||^2``
+    (``MLPRegressor`` divides by the number of samples only).
+
+    Inside ``fit`` and ``predict`` BLAS runs on one thread and large matrix
+    products are split into blocks handed to the threads BLAS was allowed
+    (``threadpoolctl`` limits apply): results do not depend on the number of
+    threads, and a machine shared with other processes slows a fit down
+    gracefully.
 
     References
     ----------
@@ -206,8 +272,18 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
     >>> net = GDNetworkRegressor(width=64, depth=2, max_iter=300, random_state=0)
     >>> net.fit(X, y).predict(X[:3]).shape
     (3,)
-    >>> net.loss_curve_[-1] < net.loss_curve_[0]
+    >>> len(net.loss_curve_) == net.n_iter_ == 300
     True
+    >>> net.loss_ == net.loss_curve_[-1] < net.loss_curve_[0]
+    True
+
+    Targets far from order one are handled by ``normalize_y``; the network of
+    the theory, on the targets as given, is one parameter away:
+
+    >>> net = GDNetworkRegressor(width=64, random_state=0).fit(X, 1000 * y + 500)
+    >>> bool(net.score(X, 1000 * y + 500) > 0.9)
+    True
+    >>> theory = GDNetworkRegressor(width=64, normalize_y=False, random_state=0).fit(X, y)
     """
 
     _parameter_constraints: dict = {
@@ -220,6 +296,7 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
+        "normalize_y": ["boolean"],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
     }
@@ -237,6 +314,7 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         init="gaussian",
         solver="gd",
         learning_rate="auto",
+        normalize_y=True,
         momentum=0.0,
         max_iter=200,
         tol=0.0,
@@ -255,6 +333,7 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         self.init = init
         self.solver = solver
         self.learning_rate = learning_rate
+        self.normalize_y = normalize_y
         self.momentum = momentum
         self.max_iter = max_iter
         self.tol = tol
@@ -266,6 +345,10 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Train the network on ``(X, y)`` for ``max_iter`` gradient steps.
+
+        The fit is a transaction: if it fails (bad input, a request too large
+        for memory, a start that is not finite, an interrupt before the first
+        step), the estimator keeps what it had before the call.
 
         Parameters
         ----------
@@ -291,8 +374,9 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         """Take one gradient step on ``(X, y)``, continuing the current run.
 
         The first call initializes the network (and the step size when
-        ``learning_rate="auto"``); later calls continue from the current
-        parameters and optimizer state.
+        ``learning_rate="auto"``, and the target normalization when
+        ``normalize_y=True``); later calls continue from the current
+        parameters and optimizer state, with the first call's normalization.
 
         Parameters
         ----------
@@ -313,61 +397,113 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         return self._fit(X, y, sample_weight, hasattr(self, "params_"), 1)
 
     def _fit(self, X, y, sample_weight, continuing, n_steps):
-        X, y = self._validate_fit_data(X, y, continuing)
-        Y = y.reshape(-1, 1) if y.ndim == 1 else y
-        w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
-        w = w * (w.size / w.sum())
+        # A transaction: the new state is built beside the fitted one and
+        # replaces it in one step; whatever fails restores the previous one
+        # (validation itself writes n_features_in_ and feature_names_in_).
+        previous = dict(self.__dict__)
+        try:
+            # non-finite values are detected and reported, not warned about on the way
+            with thread_policy(), np.errstate(over="ignore", invalid="ignore"):
+                state, result = self._train(X, y, sample_weight, continuing, n_steps)
+            self.__dict__.update(state)  # one call: an interrupt comes before or after it
+        except BaseException:
+            self.__dict__ = previous
+            raise
+        self._report(result, n_steps)
+        return self
 
-        if continuing and Y.shape[1] != self.n_outputs_:
-            raise ValueError(
-                f"y has {Y.shape[1]} outputs but the network was fitted with {self.n_outputs_}."
-            )
+    def _train(self, X, y, sample_weight, continuing, n_steps):
+        """Validate, check memory, initialize and train; return the new attributes."""
+        X, Y, w, y_ndim = self._validate_fit_data(X, y, sample_weight, continuing)
         if continuing:
+            if Y.shape[1] != self.n_outputs_:
+                raise ValueError(
+                    f"y has {Y.shape[1]} outputs but the network was fitted with {self.n_outputs_}."
+                )
             self._check_same_architecture()
-        spec = self._spec(n_outputs=Y.shape[1], architecture=self._architecture_params())
-        _check_memory(spec, X.shape[0], X.dtype.itemsize)
-        if not continuing:  # prepare everything first: a failure leaves no half state
+            groups, (y_mean, y_std) = self.trainable_groups_, (self._y_mean, self._y_std)
+        else:
             groups = resolve_trainable(self.trainable, self.depth)
-            params = init_params(spec, self.random_state, self.init, X.dtype)
-            step = self._initial_learning_rate(spec, params, groups, X, w, Y.size)
-            self._y_ndim = y.ndim
-            self.n_outputs_ = Y.shape[1]
-            self.trainable_groups_ = groups
-            self.params_ = params
-            self.initial_params_ = {g: params[g].copy() for g in groups}
-            self.learning_rate_ = step
-            self.n_iter_ = 0
-            self.loss_curve_ = []
-            self._optimizer_state = {}
-            self._architecture = self._architecture_params()
-        elif self.learning_rate != "auto" and self.solver != "lbfgs":
-            self.learning_rate_ = float(self.learning_rate)
+            y_mean, y_std = _target_normalization(Y, w, self.normalize_y)
+        Y = _normalized_targets(Y, y_mean, y_std, X.dtype)
+        spec = self._spec(n_outputs=Y.shape[1], architecture=self._architecture_params())
+        rule = (self.solver, self.learning_rate)
+        needs_kernel = (
+            self.learning_rate == "auto"
+            and self.solver == "gd"
+            and not (continuing and self._step_rule == rule)
+        )
+        _check_memory(spec, X, groups, self.solver, self.momentum, continuing, needs_kernel)
 
+        if continuing:  # train copies; the fitted arrays stay as they are until success
+            params = {g: p.copy() if g in groups else p for g, p in self.params_.items()}
+            optimizer_state = copy.deepcopy(self._optimizer_state)
+            initial_params = self.initial_params_
+        else:
+            params = init_params(spec, self.random_state, self.init, X.dtype)
+            optimizer_state = {}
+            initial_params = {g: params[g].copy() for g in groups}
+        if self.solver == "lbfgs":
+            step = None
+        elif self.learning_rate != "auto":
+            step = float(self.learning_rate)
+        elif self.solver == "adam":
+            step = ADAM_DEFAULT_STEP
+        elif not needs_kernel:  # a continued run keeps its automatic step
+            step = self.learning_rate_
+        else:  # of the network as it is now: at initialization, or where a run switched
+            step = auto_learning_rate(max_ntk_eigenvalue(params, spec, X, w, groups), Y.size)
+
+        patience = self.n_iter_no_change
+        if patience is None and self.tol > 0:
+            patience = DEFAULT_N_ITER_NO_CHANGE
         result = train(
-            self.params_,
+            params,
             spec,
             X,
             Y,
             w,
-            self.trainable_groups_,
+            groups,
             solver=self.solver,
-            learning_rate=self.learning_rate_,
+            learning_rate=step,
             momentum=self.momentum,
             max_iter=n_steps,
             tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
+            n_iter_no_change=patience,
             verbose=self.verbose,
-            optimizer_state=self._optimizer_state,
+            optimizer_state=optimizer_state,
         )
-        losses = result.losses[1:] if self.loss_curve_ else result.losses
-        self.loss_curve_.extend(losses)
-        self.n_iter_ += result.n_steps
-        self.distance_from_init_ = {
-            g: _relative_distance(self.params_[g], self.initial_params_[g])
-            for g in self.trainable_groups_
+        if result.stop == "interrupted" and not result.losses:
+            raise KeyboardInterrupt  # no step of this call finished: it changes nothing
+        _check_representable(result.output_size, y_mean, y_std, X.dtype)
+        result.target_std = _target_normalization(Y, w)[1] * y_std  # for the advice
+
+        losses = list(self.loss_curve_) if continuing else []
+        losses += result.losses
+        loss = losses[-1] if result.losses else result.initial_loss
+        state = {
+            "params_": params,
+            "initial_params_": initial_params,
+            "trainable_groups_": groups,
+            "learning_rate_": step,
+            "n_iter_": (self.n_iter_ if continuing else 0) + result.n_steps,
+            "loss_curve_": losses,
+            "loss_": loss,
+            "best_loss_": min(losses) if losses else loss,
+            "distance_from_init_": {
+                g: _relative_distance(params[g], initial_params[g]) for g in groups
+            },
+            "n_outputs_": Y.shape[1],
+            "_y_ndim": y_ndim,
+            "_y_mean": y_mean,
+            "_y_std": y_std,
+            "_optimizer_state": optimizer_state,
+            "_architecture": self._architecture_params(),
+            "_step_rule": rule,
         }
-        self._report(result, n_steps)
-        return self
+        if continuing:
+            state["_y_ndim"] = self._y_ndim
+        return state, result
 
     _ARCHITECTURE = (
         "width",
@@ -378,6 +514,7 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         "parametrization",
         "init",
         "trainable",
+        "normalize_y",
     )
 
     def _architecture_params(self):
@@ -387,7 +524,7 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         changed = [
             name
             for name, value in self._architecture_params().items()
-            if value != self._architecture[name]
+            if value != self._architecture.get(name, value)
         ]
         if changed:
             raise ValueError(
@@ -396,7 +533,12 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
                 "Set warm_start=False, or call fit instead of partial_fit, to start over."
             )
 
-    def _validate_fit_data(self, X, y, continuing):
+    def _validate_fit_data(self, X, y, sample_weight, continuing):
+        """Checked ``X``, 2-d float64 ``Y`` and weights normalized to mean one.
+
+        Samples of weight zero take no part in the loss, its gradient or its
+        kernel, and are left out.
+        """
         dtype = self.params_["W1"].dtype if continuing else [np.float64, np.float32]
         X, y = validate_data(
             self,
@@ -408,10 +550,27 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
             multi_output=True,
             y_numeric=True,
         )
-        return X, np.ascontiguousarray(y, dtype=X.dtype)
+        Y = np.asarray(y, dtype=np.float64)
+        y_ndim = Y.ndim
+        Y = Y.reshape(-1, 1) if Y.ndim == 1 else Y
+        w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        w = w / w.max()  # mean one without overflow: the largest weight is one first
+        w *= w.size / w.sum()
+        if not np.all(w > 0):
+            keep = w > 0
+            X, Y, w = X[keep], Y[keep], w[keep]
+            w *= w.size / w.sum()
+        limit = np.finfo(X.dtype).max / 16
+        if np.abs(Y).max() > limit:
+            raise ValueError(
+                f"y has values up to {np.abs(Y).max():.3g}, too large for a network "
+                f"that trains and predicts in {X.dtype} (up to about {limit:.3g}). "
+                "Pass X as float64."
+            )
+        return X, Y, w, y_ndim
 
     def _spec(self, n_outputs=None, architecture=None):
-        """The network: of the current parameters, or of the fitted run by default."""
+        """The network: of the given parameters, or of the fitted run by default."""
         arch = self._architecture if architecture is None else architecture
         return NetworkSpec(
             n_features=self.n_features_in_,
@@ -424,24 +583,15 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
             parametrization=arch["parametrization"],
         )
 
-    def _initial_learning_rate(self, spec, params, groups, X, w, n_targets):
-        if self.solver == "lbfgs":
-            return None
-        if self.learning_rate != "auto":
-            return float(self.learning_rate)
-        if self.solver == "adam":
-            return ADAM_DEFAULT_STEP
-        lam = max_ntk_eigenvalue(params, spec, X, w, groups)
-        return auto_learning_rate(lam, n_targets)
-
     def _report(self, result, n_steps):
+        name = {"gd": "Gradient descent", "adam": "Adam", "lbfgs": "L-BFGS"}[self.solver]
         if result.stop == "diverged":
+            step = self.learning_rate_
+            at = "" if step is None else f" with learning_rate={step:.4g}"
             warnings.warn(
-                f"Gradient descent diverged at step {self.n_iter_ + 1} with "
-                f"learning_rate={self.learning_rate_:.4g} (training loss "
-                f"{result.diverged_loss:.3g}); the parameters after step "
-                f"{self.n_iter_} were restored. Use a smaller learning_rate, for "
-                "example learning_rate='auto' or a quarter of this one.",
+                f"{name} diverged at step {self.n_iter_ + 1}{at} (training loss "
+                f"{result.diverged_loss:.3g}); the parameters after step {self.n_iter_} "
+                f"were kept. {self._divergence_advice(result)}",
                 DivergenceWarning,
                 stacklevel=3,
             )
@@ -452,13 +602,53 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
                 RuntimeWarning,
                 stacklevel=3,
             )
-        elif result.stop == "max_iter" and self.n_iter_no_change is not None and n_steps > 1:
+        elif result.stop == "stalled":
             warnings.warn(
-                f"The loss was still improving by more than tol={self.tol} after "
-                f"max_iter={n_steps} steps.",
+                f"L-BFGS stopped after {result.n_steps} of max_iter={n_steps} iterations "
+                f"without reaching tol={self.tol}: {result.message}",
                 ConvergenceWarning,
                 stacklevel=3,
             )
+        elif result.stop == "max_iter" and n_steps > 1 and self._stopping_rule():
+            warnings.warn(
+                f"{name} reached max_iter={n_steps} steps while the loss was still "
+                f"improving by more than tol={self.tol}; increase max_iter.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    def _stopping_rule(self):
+        if self.solver == "lbfgs":
+            return self.tol > 0
+        return self.n_iter_no_change is not None or self.tol > 0
+
+    def _divergence_advice(self, result):
+        step = self.learning_rate_
+        spread = np.max(result.target_std)
+        if not self.normalize_y and not 0.1 <= spread <= 10:
+            return (
+                f"The targets are not of order one (standard deviation up to {spread:.3g}), "
+                "which the automatic step and the theory assume: use normalize_y=True"
+                + (
+                    ", or a smaller learning_rate."
+                    if step is None
+                    else f", or a smaller learning_rate such as {step / 4:.3g}."
+                )
+            )
+        if self.solver == "lbfgs":
+            return "Check the scale of X and the initialization scales."
+        if self.learning_rate == "auto" and self.solver == "gd":
+            return (
+                f"learning_rate='auto' gave {step:.4g}, half the stability limit of the "
+                "tangent kernel at initialization, but training moved to where the kernel "
+                f"is larger. Pass a smaller numeric learning_rate, for example {step / 4:.3g}."
+            )
+        advice = (
+            f"Use a smaller learning_rate, for example {step / 4:.3g} (a quarter of {step:.4g})"
+        )
+        if self.solver == "gd":
+            advice += ", or learning_rate='auto'"
+        return advice + "."
 
     def predict(self, X):
         """Network output at ``X``.
@@ -472,16 +662,28 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Predictions, one-dimensional when the network was fitted on a
-            one-dimensional ``y``.
+            one-dimensional ``y``; with ``normalize_y=True`` in the units of
+            ``y``.
         """
         check_is_fitted(self)
         dtype = self.params_["W1"].dtype
         X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=dtype)
         spec = self._spec()
-        rows = max(1, PREDICT_CHUNK_BYTES // (dtype.itemsize * max(self.width, 1) * 2))
+        rows = max(1, PREDICT_CHUNK_BYTES // (dtype.itemsize * spec.width * 2))
+        rows = min(rows, X.shape[0])
+        check_fits_in_memory(
+            workspace_nbytes(spec, rows, dtype.itemsize)
+            + X.shape[0] * spec.n_outputs * dtype.itemsize,
+            f"Predicting with a width-{spec.width}, depth-{spec.depth} network",
+            "Predict on fewer samples at a time.",
+        )
         out = np.empty((X.shape[0], self.n_outputs_), dtype=dtype)
-        for batch in gen_batches(X.shape[0], rows):
-            out[batch] = forward(self.params_, spec, X[batch])
+        with thread_policy():
+            for batch in gen_batches(X.shape[0], rows):
+                out[batch] = forward(self.params_, spec, X[batch])
+        if self._architecture["normalize_y"]:
+            out *= self._y_std.astype(dtype)
+            out += self._y_mean.astype(dtype)
         return out.ravel() if self._y_ndim == 1 else out
 
     def __sklearn_tags__(self):
@@ -491,15 +693,92 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         return tags
 
 
-def _check_memory(spec, n_samples, itemsize):
-    # Two workspaces (training and step-size estimate) of pre-activations,
-    # activations and deltas, and five copies of the parameters (current,
-    # previous, initial, two optimizer buffers).
-    per_sample = 3 * spec.width * spec.depth + 3 * spec.n_outputs
-    n_params = sum((fan_in + 1) * fan_out for fan_in, fan_out in spec.layer_dims)
+def _target_normalization(Y, w, normalize=True):
+    """Weighted mean and standard deviation of each output (zeros and ones if off).
+
+    Computed on ``Y`` divided by its largest magnitude, so that squares cannot
+    overflow. An output whose spread is below rounding of its mean is constant
+    and gets a scale of one, as in scikit-learn's scalers.
+    """
+    k = Y.shape[1]
+    if not normalize:
+        return np.zeros(k), np.ones(k)
+    size = _column_sizes(Y)
+    Z = Y / size
+    mean = w @ Z / w.sum()
+    std = np.sqrt(w @ (Z - mean) ** 2 / w.sum())
+    constant = std <= 10 * np.finfo(np.float64).eps * np.abs(mean)
+    return mean * size, np.where(constant, 1.0, std * size)
+
+
+def _check_representable(output_size, y_mean, y_std, dtype):
+    """Refuse a network whose training predictions overflow once mapped back to y."""
+    with np.errstate(over="ignore"):
+        reach = output_size * np.max(y_std) + np.max(np.abs(y_mean))
+    if not reach <= np.finfo(dtype).max:
+        raise ValueError(
+            f"The network's outputs on the training samples reach {output_size:.3g} in "
+            f"units of the normalized targets; times their standard deviation "
+            f"{np.max(y_std):.3g} they exceed the range of {np.dtype(dtype)}. The "
+            "initialization (weight_std, bias_std, depth) is too large for these inputs."
+        )
+
+
+def _column_sizes(Y):
+    size = np.abs(Y).max(axis=0)
+    size[size == 0] = 1.0
+    return size
+
+
+def _normalized_targets(Y, y_mean, y_std, dtype):
+    """``(Y - mean) / std`` in the network's dtype, contiguous (``Y`` if off)."""
+    if not y_mean.any() and np.all(y_std == 1.0):
+        return np.ascontiguousarray(Y, dtype=dtype)
+    size = _column_sizes(Y)
+    # in units of the largest |y|: differences of huge values cannot overflow
+    Z = (Y / size - y_mean / size) / (y_std / size)
+    if not np.all(np.isfinite(Z)):
+        raise ValueError(
+            "The targets cannot be normalized: their spread is too small against "
+            "their size. Use normalize_y=False."
+        )
+    return np.ascontiguousarray(Z, dtype=dtype)
+
+
+def _check_memory(spec, X, groups, solver, momentum, continuing, needs_kernel):
+    """Refuse a fit whose arrays would not fit in memory, before allocating them.
+
+    New parameters (all groups for a new run, with a float64 draw of the largest
+    layer, and their initial copy; the trained groups for a continued one), and
+    the larger of the step-size estimate (a workspace, a gradient and the
+    forward-mode pass's two temporaries) and the training loop (a workspace, the
+    residual, the saved iterate and the optimizer's state and its saved copy).
+    """
+    n = X.shape[0]
+    itemsize = np.dtype(X.dtype).itemsize
+    sizes = {
+        f"{p}{l}": fo * (fi if p == "W" else 1)
+        for l, (fi, fo) in enumerate(spec.layer_dims, 1)
+        for p in "Wb"
+    }
+    n_trained = sum(sizes[g] for g in groups)
+    if continuing:
+        persistent = n_trained * itemsize
+    else:
+        largest = max(fi * fo for fi, fo in spec.layer_dims)
+        persistent = (sum(sizes.values()) + n_trained) * itemsize + 8 * largest
+    thin = X.shape[1] * n if X.shape[1] <= THIN_INPUT_MAX_FEATURES else 0
+    work = workspace_nbytes(spec, n, itemsize, n_input_copy=thin)
+    targets = n * spec.n_outputs * (8 + 2 * itemsize)
+    kernel = (
+        work + n_trained * itemsize + 2 * n * spec.width * itemsize + 16 * n * spec.n_outputs * 8
+    )
+    training = (
+        work + n_trained * itemsize + optimizer_state_nbytes(solver, momentum, n_trained, itemsize)
+    )
     check_fits_in_memory(
-        itemsize * (2 * n_samples * per_sample + 5 * n_params),
-        f"Training a width-{spec.width}, depth-{spec.depth} network on {n_samples} samples",
+        persistent + targets + max(kernel if needs_kernel else 0, training),
+        f"Training a width-{spec.width}, depth-{spec.depth} network on {n} samples",
         "Use fewer samples, a smaller width, or float32 input.",
     )
 

@@ -23,10 +23,10 @@ from functools import cached_property
 
 import numpy as np
 from scipy import sparse
-from scipy.linalg import blas
-from scipy.sparse.linalg import LinearOperator, eigsh
+from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, eigsh
 from sklearn.utils import check_random_state
 
+from . import _threads
 from ._activations import get_activation
 
 try:  # optional C kernels (setup.py); without them NumPy does the same passes
@@ -44,6 +44,7 @@ __all__ = [
     "group_names",
     "init_params",
     "jvp",
+    "workspace_nbytes",
     "max_ntk_eigenvalue",
     "resolve_trainable",
 ]
@@ -185,68 +186,73 @@ def init_params(spec: NetworkSpec, random_state=None, init="gaussian", dtype=np.
 
 
 # --- matrix products -----------------------------------------------------------------
+#
+# Every product goes through NumPy's BLAS (`_threads.matmul`), never SciPy's: SciPy
+# ships a second BLAS with its own threads, and two pools taking turns within every
+# step kept each other's idle threads spinning, which made a fit several times
+# slower than one thread as soon as another process competed for the CPUs. How
+# the products use threads is `_threads`' policy.
 
 
 def _gemm(alpha, A, B, out, beta=0.0):
     """``out = alpha * A @ B + beta * out`` for dense arrays, writing into ``out``.
 
-    ``A`` and ``B`` may be transposed views of C-contiguous arrays; ``out`` is
-    C-contiguous. The scaling and accumulation happen inside BLAS, so no
-    temporary is made; that is what keeps a gradient-descent step close to the
-    cost of its three matrix products. A single output column goes to a
-    matrix-vector product, an inner dimension of one to an outer product.
+    ``A`` and ``B`` may be transposed views of C-contiguous arrays (NumPy hands
+    them to BLAS as transposed, without copies); ``out`` is C-contiguous. With
+    ``beta = 0`` the product is written into ``out`` directly. An inner
+    dimension of one is an outer product.
     """
-    if out.shape[1] == 1:
-        _gemv(alpha, A, B[:, 0], out[:, 0], beta)
+    if beta == 0.0:
+        if A.shape[1] == 1:
+            return np.multiply(A, alpha * B if alpha != 1.0 else B, out=out)
+        _threads.matmul(A, B, out)
+        if alpha != 1.0:
+            out *= alpha
         return out
-    if A.shape[1] == 1 and beta == 0.0:
-        return np.multiply(A, alpha * B, out=out)
-    # A C-contiguous (p, q) array is the Fortran-contiguous (q, p) transpose:
-    # out.T = B.T @ A.T is computed by a Fortran BLAS without copies.
-    gemm = blas.sgemm if out.dtype == np.float32 else blas.dgemm
-    a_f, trans_a = (B.T, 0) if B.T.flags.f_contiguous else (B, 1)
-    b_f, trans_b = (A.T, 0) if A.T.flags.f_contiguous else (A, 1)
-    res = gemm(
-        alpha,
-        a_f,
-        b_f,
-        beta=beta,
-        c=out.T,
-        trans_a=trans_a,
-        trans_b=trans_b,
-        overwrite_c=1,
-    )
-    if not np.may_share_memory(res, out):  # BLAS worked on a copy: write back
-        out[...] = res.T
-    return out
-
-
-def _gemv(alpha, A, x, y, beta=0.0):
-    """``y = alpha * A @ x + beta * y`` in place, for a contiguous vector ``y``."""
-    gemv = blas.sgemv if y.dtype == np.float32 else blas.dgemv
-    a_f, trans = (A, 0) if A.flags.f_contiguous else (A.T, 1)
-    res = gemv(alpha, a_f, x, beta=beta, y=y, trans=trans, overwrite_y=1)
-    if not np.may_share_memory(res, y):
-        y[...] = res
-    return y
+    return _axpby(alpha, _threads.matmul(A, B, np.empty_like(out)), beta, out, scratch=True)
 
 
 def _matmul(alpha, A, B, out, beta=0.0):
     """Like `_gemm`, for a possibly sparse ``A``."""
     if sparse.issparse(A):
-        return _axpby(alpha, np.asarray(A @ B), beta, out)
+        return _axpby(alpha, np.asarray(A @ B), beta, out, scratch=True)
     return _gemm(alpha, A, B, out, beta)
 
 
-def _axpby(alpha, x, beta, y):
-    """``y = alpha * x + beta * y`` in place."""
+def _axpby(alpha, x, beta, y, scratch=False):
+    """``y = alpha * x + beta * y`` in place (``x`` is overwritten if ``scratch``)."""
     if beta == 0.0:
-        np.multiply(x, alpha, out=y)
+        return np.multiply(x, alpha, out=y)
+    if beta != 1.0:
+        y *= beta
+    if alpha == 1.0:
+        y += x
+    elif scratch:
+        x *= alpha
+        y += x
     else:
-        if beta != 1.0:
-            y *= beta
         y += alpha * x
     return y
+
+
+def _weights(params, spec: NetworkSpec, ws, l):
+    """``a_l * W_l``, formed once per forward pass and kept in ``ws``.
+
+    The forward product of layer ``l`` and the backward product through it both
+    use the scaled weights, so one scaling per step replaces a scaling of the
+    (larger) activations or deltas after each product.
+    """
+    a = spec.multipliers[l - 1][0]
+    W = params[f"W{l}"]
+    if a == 1.0:
+        return W
+    cached = ws.scaled_weights[l - 1]
+    if cached is None or ws.scaled_stale[l - 1]:
+        if cached is None or cached.shape != W.shape or cached.dtype != W.dtype:
+            cached = ws.scaled_weights[l - 1] = np.empty_like(W)
+        np.multiply(W, a, out=cached)
+        ws.scaled_stale[l - 1] = False
+    return cached
 
 
 # --- forward and backward ------------------------------------------------------------
@@ -317,6 +323,27 @@ class Workspace:
         )
         self.w1_grad = np.empty((X.shape[1], spec.width), dtype=dtype) if self.w1_in_mask else None
         self.w1_grad_ready = False
+        # ``a_l * W_l`` of the current forward pass (see `_weights`), and scratch
+        # for gradients accumulated into existing arrays; both made when first needed.
+        self.scaled_weights = [None] * (spec.depth + 1)
+        self.scaled_stale = [True] * (spec.depth + 1)
+        self.grad_scratch = {}
+
+
+def workspace_nbytes(spec: NetworkSpec, n_samples: int, itemsize: int, n_input_copy=0) -> int:
+    """Bytes a `Workspace` for ``n_samples`` rows allocates (at most).
+
+    ``n_input_copy`` counts input values the workspace may copy (a contiguous
+    copy of a thin input). The scaled weights and gradient scratch are included.
+    """
+    m, L, k, p = spec.width, spec.depth, spec.n_outputs, spec.n_features
+    shared = spec.act.derivative_from_output
+    per_row = (1 if shared else 2) * L * m + L * m + 2 * k + 1  # zs, hs, deltas, out, ones
+    n_weights = sum(fan_in * fan_out for fan_in, fan_out in spec.layer_dims)
+    n_biases = sum(fan_out for _, fan_out in spec.layer_dims)
+    # colsums, out_grad, W1 gradient, scaled weights, gradient scratch
+    per_net = L * m + m + p * m + 2 * n_weights + n_biases
+    return itemsize * (n_samples * per_row + per_net + n_input_copy)
 
 
 def _scaled(multiplier, x, dtype):
@@ -333,6 +360,7 @@ def forward(params, spec: NetworkSpec, X, workspace: Workspace | None = None, *,
     if workspace is None:
         workspace = Workspace(spec, X, params["W1"].dtype)
     ws = workspace
+    ws.scaled_stale = [True] * (spec.depth + 1)  # a new pass: perhaps new parameters
     act = spec.act
     L = spec.depth
     for l, (a, c) in enumerate(spec.multipliers[:last], start=1):
@@ -342,15 +370,13 @@ def forward(params, spec: NetworkSpec, X, workspace: Workspace | None = None, *,
             if l == 1 and ws.thin_input:  # product, bias and ReLU in one pass
                 _fused.linear_relu(z, ws.hs[0], params["W1"], b, a)
             else:  # product, then bias and ReLU in one pass
-                _matmul(a, ws.hs[l - 1], params[f"W{l}"], out=z)
+                _matmul(1.0, ws.hs[l - 1], _weights(params, spec, ws, l), out=z)
                 _fused.relu_bias(z, b)
             continue
-        if c != 0.0:  # write the bias, then let BLAS add the product onto it
+        _matmul(1.0, ws.hs[l - 1], _weights(params, spec, ws, l), out=z)
+        if c != 0.0:
             b = params[f"b{l}"]
-            np.copyto(z, b if c == 1.0 else c * b)
-            _matmul(a, ws.hs[l - 1], params[f"W{l}"], out=z, beta=1.0)
-        else:
-            _matmul(a, ws.hs[l - 1], params[f"W{l}"], out=z)
+            z += b if c == 1.0 else c * b
         if l <= L:
             act.phi(z, out=ws.hs[l])
     return ws.out if last is None else None
@@ -374,12 +400,12 @@ def forward_top(params, spec: NetworkSpec, ws: Workspace, y, sample_weight, scal
     """
     L = spec.depth
     forward(params, spec, ws.X, ws, last=L - 1)
-    a, c = spec.multipliers[L - 1]
+    c = spec.multipliers[L - 1][1]
     z = ws.zs[L - 1]
-    _matmul(a, ws.hs[L - 1], params[f"W{L}"], out=z)
+    _matmul(1.0, ws.hs[L - 1], _weights(params, spec, ws, L), out=z)
     b = _scaled(c, params[f"b{L}"], z.dtype)
-    a_out, c_out = spec.multipliers[L]
-    v = _scaled(a_out, params[f"W{L + 1}"][:, 0], z.dtype)
+    c_out = spec.multipliers[L][1]
+    v = _weights(params, spec, ws, L + 1)[:, 0]
     d, colsum = (ws.deltas[L - 1], ws.colsums[L - 1]) if need_delta else (None, None)
     loss = _fused.relu_output(
         z,
@@ -425,25 +451,24 @@ def backward(
         ws.colsums_ready = [False] * L
         ws.out_grad_ready = False
     for l in range(start, lowest - 1, -1):
-        a_next = spec.multipliers[l][0]
         d = ws.deltas[l - 1]
-        W_next = params[f"W{l + 1}"]
+        W_next = _weights(params, spec, ws, l + 1)  # a_{l+1} * W_{l+1}
         if ws.fused:
             if l == L and W_next.shape[1] == 1:  # a single output: a masked outer product
-                w = _scaled(a_next, W_next[:, 0], d.dtype)
+                w = np.ascontiguousarray(W_next[:, 0])
                 _fused.outer_mask(d, ws.deltas[L][:, 0], w, ws.hs[l], ws.colsums[l - 1])
             elif l == 1 and w1 and ws.w1_in_mask:  # mask, bias and W1 gradients in one pass
-                _gemm(a_next, ws.deltas[l], W_next.T, out=d)
+                _gemm(1.0, ws.deltas[l], W_next.T, out=d)
                 # Both gradients of layer 1 are formed here; the masked delta itself
                 # is not needed afterwards, so it is not written back.
                 _fused.mask_mul(d, ws.hs[l], ws.colsums[l - 1], ws.hs[0], ws.w1_grad, False)
                 ws.w1_grad_ready = True
             else:
-                _gemm(a_next, ws.deltas[l], W_next.T, out=d)
+                _gemm(1.0, ws.deltas[l], W_next.T, out=d)
                 _fused.mask_mul(d, ws.hs[l], ws.colsums[l - 1])
             ws.colsums_ready[l - 1] = True
             continue
-        _gemm(a_next, ws.deltas[l], W_next.T, out=d)
+        _gemm(1.0, ws.deltas[l], W_next.T, out=d)
         act.mul_dphi(d, ws.zs[l - 1], ws.hs[l])
     return ws.deltas
 
@@ -463,12 +488,18 @@ def gradients(spec: NetworkSpec, ws: Workspace, groups, out, alpha=1.0, beta=0.0
             _axpby(alpha * a, ws.out_grad, beta, out[g][:, 0])
         elif g == "W1" and ws.w1_grad_ready:  # summed during `backward`
             _axpby(alpha * a, ws.w1_grad, beta, out[g])
-        elif g[0] == "W":
-            _matmul(alpha * a, ws.hs[l - 1].T, delta, out=out[g], beta=beta)
+        elif g[0] == "W" and beta == 0.0:
+            _matmul(alpha * a, ws.hs[l - 1].T, delta, out=out[g])
+        elif g[0] == "W":  # the product into scratch, then accumulated
+            scratch = ws.grad_scratch.get(g)
+            if scratch is None or scratch.shape != out[g].shape:
+                scratch = ws.grad_scratch[g] = np.empty_like(out[g])
+            _matmul(1.0, ws.hs[l - 1].T, delta, out=scratch)
+            _axpby(alpha * a, scratch, beta, out[g], scratch=True)
         elif l <= spec.depth and ws.colsums_ready[l - 1]:  # summed during `backward`
             _axpby(alpha * c, ws.colsums[l - 1], beta, out[g])
-        else:  # column sums as a matrix-vector product, accumulated in place
-            _gemv(alpha * c, delta.T, ws.ones, out[g], beta=beta)
+        else:  # column sums as a matrix-vector product
+            _axpby(alpha * c, ws.ones @ delta, beta, out[g], scratch=True)
     return out
 
 
@@ -490,7 +521,7 @@ def jvp(params, spec: NetworkSpec, ws: Workspace, tangent):
         fan_out = spec.layer_dims[l - 1][1]
         dz = np.zeros((ws.hs[0].shape[0], fan_out), dtype=ws.out.dtype)
         if dh is not None:
-            _gemm(a, dh, params[f"W{l}"], out=dz, beta=1.0)
+            _gemm(1.0, dh, _weights(params, spec, ws, l), out=dz)
         if f"W{l}" in tangent:
             _matmul(a, ws.hs[l - 1], tangent[f"W{l}"], out=dz, beta=1.0)
         if f"b{l}" in tangent:
@@ -543,41 +574,107 @@ def empirical_ntk(params, spec: NetworkSpec, X, Y=None, trainable="all"):
     return ntk / k
 
 
+#: Up to this many outputs (``n * k``) or trained parameters, the top eigenvalue
+#: comes from the dense Gram matrix in the smaller of the two spaces (the nonzero
+#: eigenvalues of ``J J^T`` and ``J^T J`` agree): Lanczos needs a Krylov space of a
+#: few vectors, which an operator of very low rank does not have.
+DENSE_EIGEN_MAX = 32
+
+_NON_FINITE_KERNEL = (
+    "The network's {what} at its starting parameters is not finite: the inputs, the "
+    "weight and bias scales or the sample weights are too large for {dtype} "
+    "(max |X| = {xmax:.3g}). Scale the inputs, use smaller scales, or pass a "
+    "numeric learning_rate."
+)
+
+
 def max_ntk_eigenvalue(params, spec, X, sample_weight=None, trainable="all", rtol=1e-6):
     """Largest eigenvalue of the weighted empirical NTK on the training set.
 
     The operator is ``u -> W^1/2 J J^T W^1/2 u`` on the ``n * k`` outputs
     (``J`` the Jacobian of all outputs with respect to the trained groups,
     ``W`` the sample weights), applied matrix-free as one backward and one
-    forward-mode pass; the largest eigenvalue comes from Lanczos iterations.
-    Gradient descent on the loss of the user guide is stable for steps
-    ``eta < 2 N / lambda_max``.
+    forward-mode pass; the largest eigenvalue comes from Lanczos iterations, or
+    from a dense Gram matrix when the outputs or the trained parameters are few.
+    Gradient descent on the loss ``1/(2N) sum_i w_i ||f(x_i) - y_i||^2`` is
+    stable for steps ``eta < 2 N / lambda_max``. Returns 0 for an operator that
+    is zero (no trained parameter moves any output); raises ``ValueError``
+    when the network or its kernel is not finite.
     """
     groups = resolve_trainable(trainable, spec.depth)
     dtype = params["W1"].dtype
     n, k = X.shape[0], spec.n_outputs
     sqrt_w = np.ones(n) if sample_weight is None else np.sqrt(sample_weight)
     ws = Workspace(spec, X, dtype)
-    forward(params, spec, X, ws)
+    out = forward(params, spec, X, ws)
+
+    def refuse(what):
+        xmax = abs(X).max() if X.shape[0] * X.shape[1] else 0.0
+        return ValueError(_NON_FINITE_KERNEL.format(what=what, dtype=dtype, xmax=float(xmax)))
+
+    if not np.all(np.isfinite(out)):
+        raise refuse("output")
     lowest = lowest_layer(groups)
     buf = {g: np.empty_like(params[g]) for g in groups}
 
-    def matvec(u):
+    def pullback(u):  # J^T W^1/2 u into ``buf``
         u = np.asarray(u, dtype=np.float64).reshape(n, k) * sqrt_w[:, None]
         backward(params, spec, ws, u.astype(dtype, copy=False), lowest)
         gradients(spec, ws, groups, buf)
-        v = jvp(params, spec, ws, buf).astype(np.float64)
+
+    def push(tangent):  # W^1/2 J tangent, flattened
+        v = jvp(params, spec, ws, tangent).astype(np.float64)
         return (v * sqrt_w[:, None]).ravel()
 
+    def matvec(u):
+        pullback(u)
+        v = push(buf)
+        if not np.all(np.isfinite(v)):
+            raise refuse("tangent kernel")
+        return v
+
     N = n * k
-    if N == 1:
-        return float(matvec(np.ones(1))[0])
-    if N <= 8:  # ARPACK needs room for its Krylov space: apply to the identity
-        gram = np.column_stack([matvec(e) for e in np.eye(N)])
-        return float(np.linalg.eigvalsh(0.5 * (gram + gram.T))[-1])
-    op = LinearOperator((N, N), matvec=matvec, dtype=np.float64)
+    P = sum(params[g].size for g in groups)
+    if min(N, P) <= DENSE_EIGEN_MAX:
+        if N <= P:
+            gram = np.column_stack([matvec(e) for e in np.eye(N)])
+        else:  # J^T W J, one parameter direction at a time
+            shapes = [(g, params[g].shape, params[g].size) for g in groups]
+            columns = []
+            for e in np.eye(P):
+                parts = np.split(e, np.cumsum([size for _, _, size in shapes])[:-1])
+                tangent = {
+                    g: part.reshape(shape).astype(dtype)
+                    for (g, shape, _), part in zip(shapes, parts)
+                }
+                pullback(push(tangent))
+                columns.append(np.concatenate([buf[g].ravel() for g in groups]))
+            gram = np.column_stack(columns).astype(np.float64)
+            if not np.all(np.isfinite(gram)):
+                raise refuse("tangent kernel")
+        size = np.abs(gram).max()
+        if size == 0:
+            return 0.0
+        gram /= size  # eigvalsh squares entries: keep them near one
+        return float(np.linalg.eigvalsh(0.5 * (gram + gram.T))[-1]) * size
     v0 = np.ones(N)  # deterministic start; the top mode has a large mean part
+    probe = matvec(v0)
+    if not probe.any():  # a second, generic direction tells a zero operator
+        v0 = np.random.default_rng(0).standard_normal(N)
+        probe = matvec(v0)
+        if not probe.any():
+            return 0.0
+    # Lanczos on the operator divided by the size of its first image, so that
+    # its vectors and coefficients stay near one whatever the scale of the kernel.
+    size = np.abs(probe).max() / np.abs(v0).max()
+    op = LinearOperator((N, N), matvec=lambda u: matvec(u) / size, dtype=np.float64)
     # A small Krylov space suffices: the top eigenvalue of an NTK Gram matrix is
     # well separated, and each operator application costs about two GD steps.
-    lam = eigsh(op, k=1, which="LA", tol=rtol, v0=v0, ncv=6, return_eigenvectors=False)
-    return float(lam[0])
+    try:
+        lam = eigsh(op, k=1, which="LA", tol=rtol, v0=v0, ncv=6, return_eigenvectors=False)
+    except (ArpackError, ArpackNoConvergence):  # a degenerate Krylov space: widen it
+        v0 = np.random.default_rng(0).standard_normal(N)
+        lam = eigsh(
+            op, k=1, which="LA", tol=rtol, v0=v0, ncv=min(N, 20), return_eigenvectors=False
+        )
+    return float(lam[0]) * size

@@ -7,7 +7,9 @@ is the continuous loss (:func:`~sklearn_gdnet.datasets.make_sphere_quadrature`),
 and measure every model on one exact evaluation rule: the continuous
 :math:`L^2` error against the target and the residual energy per
 spherical-harmonic degree (:func:`~sklearn_gdnet.metrics.residual_spectrum`).
-They return result objects that the displays draw.
+They return result objects that the displays draw. The networks are trained
+on ``y`` as given (``normalize_y=False``), the training that the kernel models
+describe.
 
 Time convention: ``n_steps`` gradient-descent steps of size ``eta`` are the
 time ``t = eta * n_steps``; with sample weights of mean one (on a quadrature
@@ -124,9 +126,13 @@ def _study_learning_rate(estimator, family, X, y, w):
     return STUDY_STEP_FRACTION * probe.learning_rate_
 
 
+#: The kernel models describe the network trained on ``y`` as given.
+_THEORY = {"normalize_y": False}
+
+
 def _fit_network(estimator, params, X, y, w):
     """Fit a clone; return it, whether it diverged and the fit time."""
-    net = clone(estimator).set_params(**params)
+    net = clone(estimator).set_params(**_THEORY, **params)
     start = _time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DivergenceWarning)
@@ -333,7 +339,8 @@ def _decomposition_task(estimator, family, width, seed, learning_rate, X, y, w, 
     start = _time.perf_counter()
     net, diverged, _ = _fit_network(estimator, params, X, y, w)
     # The network at initialization: same draw, no step.
-    initial = clone(estimator).set_params(**params, max_iter=0).fit(X, y, sample_weight=w)
+    initial = clone(estimator).set_params(**_THEORY, **params, max_iter=0)
+    initial.fit(X, y, sample_weight=w)
     f0_train = initial.predict(X)
     # NTKRegressor(width=m) draws the same network and trains from the zero function;
     # adding f_0 and fitting the residual y - f_0 gives the Taylor model of this network.

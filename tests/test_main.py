@@ -36,6 +36,7 @@ def test_json_output_holds_every_error_and_the_rates(tmp_path, capsys):
             depth=1,
             max_iter=10,
             learning_rate=payload["learning_rate"],
+            normalize_y=False,
             random_state=record["seed"],
         ).fit(X, y)
         assert record["error"] == pytest.approx(l2_error(model, target), rel=1e-8)
@@ -72,6 +73,7 @@ def test_ntk_limit_shares_steps_and_step_size(tmp_path, capsys):
                 depth=1,
                 max_iter=10,
                 learning_rate=payload["learning_rate"],
+                normalize_y=False,
                 random_state=seed,
             ).fit(X, y),
             target,

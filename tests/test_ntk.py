@@ -233,7 +233,9 @@ def test_wide_gd_networks_approach_the_kernel_prediction():
     for width in widths:
         diffs = []
         for seed in range(4):
-            params = dict(width=width, depth=2, learning_rate=eta, random_state=seed)
+            params = dict(
+                width=width, depth=2, learning_rate=eta, normalize_y=False, random_state=seed
+            )
             net = GDNetworkRegressor(max_iter=k_steps, **params).fit(X, y)
             init = GDNetworkRegressor(max_iter=0, **params).fit(X, y)
             f0_test, f0_train = init.predict(X_test), init.predict(X)

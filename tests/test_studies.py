@@ -43,7 +43,12 @@ def test_errors_are_those_of_independent_fits(data, decomposition):
     for i, m in enumerate(r.widths):
         for j, seed in enumerate(r.seeds):
             net = GDNetworkRegressor(
-                width=int(m), depth=1, max_iter=30, learning_rate=2.0, random_state=seed
+                width=int(m),
+                depth=1,
+                max_iter=30,
+                learning_rate=2.0,
+                normalize_y=False,  # the network the study trains
+                random_state=seed,
             ).fit(X, y, sample_weight=w)
             # l2_error's own fixed rule on S^2 (a separate implementation)
             assert r.network_errors[i, j] == pytest.approx(l2_error(net, target), rel=1e-9)
@@ -244,7 +249,8 @@ def test_gd_flow_distances_are_those_of_independent_fits(data, gd_flow):
     assert r.limit_to_flow[1] == pytest.approx(distance, rel=1e-8)
     assert r.flow_error == pytest.approx(l2_error(flow, target), rel=1e-9)
     nets = [
-        GDNetworkRegressor(width=64, depth=1, random_state=0, max_iter=k, learning_rate=r.time / k)
+        GDNetworkRegressor(width=64, depth=1, random_state=0, max_iter=k, learning_rate=r.time / k,
+                           normalize_y=False)
         .fit(X, y, sample_weight=w)
         for k in (32, 64)
     ]  # fmt: skip
