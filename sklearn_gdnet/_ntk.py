@@ -89,6 +89,17 @@ def _scaled_alpha(alpha, weight_scale):
     return min(float(alpha) / w_max / mean, np.finfo(np.float64).max)
 
 
+def _as_dtype(values, dtype):
+    """``values`` in the dtype of ``X``; refuse what that dtype cannot hold."""
+    largest = float(np.max(np.abs(values), initial=0.0))
+    if largest > np.finfo(dtype).max:
+        raise FloatingPointError(
+            f"The predictions (up to {largest:.3g}) exceed the range of {np.dtype(dtype)}, "
+            "the dtype of X. Pass X as float64, or scale y."
+        )
+    return values.astype(dtype, copy=False)
+
+
 def _largest_fitting(fits, upper):
     """The largest ``m <= upper`` with ``fits(m)`` (``fits`` monotone), or 0."""
     lo, hi = 0, upper
@@ -538,7 +549,7 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
         """``(..., n, k)`` -> ``(..., n)`` for 1-d targets, in the dtype of ``X``."""
         if self._y_ndim == 1:
             values = values[..., 0]
-        return values.astype(dtype, copy=False)
+        return _as_dtype(values, dtype)
 
     def _check_variance_memory(self, n_test=0, full=False):
         sol = self._solution
@@ -599,7 +610,7 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
             mean, cov = predict_covariance(sol, X, steps)
             if self._y_ndim != 1:
                 cov = np.repeat(cov[:, :, None], mean.shape[1], axis=2)
-            return self._shape(mean, X.dtype), cov.astype(X.dtype, copy=False)
+            return self._shape(mean, X.dtype), _as_dtype(cov, X.dtype)
         if return_std:
             self._check_variance_memory()
         means, stds = predict_tiles(sol, X, [steps], return_std, self._budget())
@@ -607,7 +618,7 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
         if not return_std:
             return mean
         std = stds[0] if self._y_ndim == 1 else np.repeat(stds[0][:, None], means[0].shape[1], 1)
-        return mean, std.astype(X.dtype, copy=False)
+        return mean, _as_dtype(std, X.dtype)
 
     def predict_path(self, X, n_steps, return_std=False):
         """Predictions after each of several numbers of steps, from the one fit.
@@ -660,7 +671,7 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
         std = np.stack(stds)
         if self._y_ndim != 1:
             std = np.repeat(std[:, :, None], k, axis=2)
-        return mean, std.astype(X.dtype, copy=False)
+        return mean, _as_dtype(std, X.dtype)
 
     def _validate_steps(self, n_steps):
         values = np.asarray(n_steps, dtype=object).ravel()
@@ -722,4 +733,4 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
         draws = mean[:, :, None] + (root @ z).reshape(n, k, n_samples)
         if self._y_ndim == 1:
             draws = draws[:, 0, :]
-        return draws.astype(X.dtype, copy=False)
+        return _as_dtype(draws, X.dtype)

@@ -1144,7 +1144,22 @@ def predict_tiles(solution, X, steps, want_std, budget):
                 "The predictions are not finite: they overflow float64 (diverging "
                 "dynamics, or inputs far larger than the training inputs)."
             )
+    for std in stds or ():
+        if not np.all(np.isfinite(std)):
+            _refuse_variance(solution, X)
     return means, stds
+
+
+def _refuse_variance(solution, X):
+    largest = max(
+        float(np.max(np.einsum("ij,ij->i", _dense(Z[:100_000]), _dense(Z[:100_000])), initial=0))
+        for Z in (X, solution.X_fit)
+    )
+    raise ValueError(
+        "The ensemble's variance is not finite: the NNGP of these inputs overflows float64 "
+        f"(largest squared input norm: {largest:.3g}). Rescale X, for example with "
+        "sklearn.preprocessing.StandardScaler, or ask for the mean only."
+    )
 
 
 def predict_covariance(solution, X, n_steps):
@@ -1157,6 +1172,8 @@ def predict_covariance(solution, X, n_steps):
     g = solution.spectrum.factor(n_steps) if solution.spectrum is not None else None
     cov = solution.covariance(X, P, g, ctx)
     cov = 0.5 * (cov + cov.T)
-    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(cov))):
-        raise FloatingPointError("The predictions or their covariance overflow float64.")
+    if not np.all(np.isfinite(mean)):
+        raise FloatingPointError("The predictions are not finite: they overflow float64.")
+    if not np.all(np.isfinite(cov)):
+        _refuse_variance(solution, X)
     return mean, cov
