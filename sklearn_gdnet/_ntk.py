@@ -552,20 +552,8 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
         return _as_dtype(values, dtype)
 
     def _check_variance_memory(self, n_test=0, full=False):
-        sol = self._solution
-        n = sol.n_train()
-        if sol.solver in ("cholesky", "eigh"):
-            need, what = 1.5 * 8.0 * n * n, f"the NNGP on the n_samples={n} training points"
-        elif sol.solver == "nystroem":
-            M = sol.projection.shape[0]
-            need, what = 3 * 8.0 * M * M, f"the NNGP's Nystroem features on {M} centers"
-        else:
-            r = sol.U.shape[1]
-            need, what = 8.0 * r * r + self._budget(), "the NNGP against the Jacobian features"
+        need, what = self._solution.variance_memory(n_test if full else 0, self._budget())
         if full:
-            need += 3 * 8.0 * n_test * n_test + 3 * 8.0 * n_test * (
-                n if sol.solver in ("cholesky", "eigh") else sol.spectrum.lam.size
-            )
             what += f" and the covariance of {n_test} points"
         check_fits_in_memory(
             need,

@@ -902,6 +902,9 @@ class CholeskySolution(_Solution):
     def variance_context(self):
         return self.kernels.nngp(self.X_fit)
 
+    def variance_memory(self, n_test, budget):
+        return _dense_variance_memory(self.n_train(), n_test)
+
     def variances(self, X_t, T, steps, K_train):
         K = self.kernels.nngp(X_t, self.X_fit)
         kd = self.kernels.nngp_diag(X_t)
@@ -910,6 +913,13 @@ class CholeskySolution(_Solution):
     def covariance(self, X, T, g, K_train):
         A = self.influence(T)
         return _dense_covariance(self.kernels, X, self.X_fit, A, K_train)
+
+
+def _dense_variance_memory(n, n_test):
+    # the NNGP on the training set and a tile's product with it; the covariance
+    # holds K(x, X), A and their products for all points
+    need = 1.5 * 8.0 * n * n + 3 * 8.0 * n_test * (n + n_test)
+    return need, f"the NNGP on the n_samples={n} training points"
 
 
 def _dense_covariance(kernels, X, X_fit, A, K_train):
@@ -944,6 +954,9 @@ class DenseSpectralSolution(_Solution):
 
     def variance_context(self):
         return self.kernels.nngp(self.X_fit)
+
+    def variance_memory(self, n_test, budget):
+        return _dense_variance_memory(self.n_train(), n_test)
 
     def variances(self, X_t, P, steps, K_train):
         K = self.kernels.nngp(X_t, self.X_fit)
@@ -1005,6 +1018,12 @@ class NystroemSolution(_LowRankSolution):
     def project(self, X_t):
         return self.kernels.tangent(X_t, self.Xc) @ self.projection
 
+    def variance_memory(self, n_test, budget):
+        # the centers' NNGP and its normalization, R, and a tile of the pass
+        M, r = self.projection.shape
+        need = 3 * 8.0 * M * M + budget + 3 * 8.0 * n_test * (n_test + M + r)
+        return need, f"the NNGP's Nystroem features on {M} centers"
+
     def _variance_terms(self):
         K_cc = self.kernels.nngp(self.Xc)
         norm_K = _Normalization(K_cc)
@@ -1063,6 +1082,11 @@ class JacobianSolution(_LowRankSolution):
 
     def project(self, X_t):
         return jacobian_features(self.kernels.network, X_t) @ self.U
+
+    def variance_memory(self, n_test, budget):
+        r = self.U.shape[1]
+        need = 8.0 * r * r + budget + 3 * 8.0 * n_test * (n_test + r)
+        return need, f"the NNGP against {r} Jacobian features"
 
     def _train_tiles(self):
         n = self.n_train()
