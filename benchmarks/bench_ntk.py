@@ -373,12 +373,13 @@ def bench_solver_scale(label, n, params, target_s, rows, n_test=10_000, target_m
 
 
 def bench_solvers(args, rows):
-    bench_solver_accuracy(args.solver_n, rows)
-    n, M = args.scale_n, args.components
+    bench_solver_accuracy(args.solver_n, rows, n_test=min(args.test_n, 1000))
+    n, M, n_test = args.scale_n, args.components, args.test_n
     common = dict(solver="nystroem", n_components=M, random_state=0)
-    bench_solver_scale(f"nystroem n={n}, M={M}, converged", n, common, 300, rows)
+    label = f"nystroem n={n}, M={M}"
+    bench_solver_scale(f"{label}, converged", n, common, 300, rows, n_test=n_test)
     bench_solver_scale(
-        f"nystroem n={n}, M={M}, GD 1000 steps", n, dict(common, n_steps=1000), 300, rows
+        f"{label}, GD 1000 steps", n, dict(common, n_steps=1000), 300, rows, n_test=n_test
     )
     jac = dict(solver="jacobian", finite_width=64, depth=1, n_steps=1000, random_state=0)
     bench_solver_scale(
@@ -387,6 +388,7 @@ def bench_solvers(args, rows):
         jac,
         60,
         rows,
+        n_test=n_test,
         target_mib=None,
     )
 
@@ -418,6 +420,9 @@ def main(argv=None):
     parser.add_argument("--scale-n", type=int, default=None, help="n for the Nystroem scale")
     parser.add_argument("--components", type=int, default=None, help="M for the scale")
     parser.add_argument("--jacobian-n", type=int, default=None, help="n for the Jacobian")
+    parser.add_argument(
+        "--test-n", type=int, default=10_000, help="points predicted in the scale cases"
+    )
     args = parser.parse_args(argv)
     sizes = (5000, 200_000, 5000, 100_000) if args.large else (1000, 20_000, 1000, 20_000)
     for name, value in zip(("solver_n", "scale_n", "components", "jacobian_n"), sizes):

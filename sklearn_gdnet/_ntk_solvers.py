@@ -156,6 +156,12 @@ class Spectrum:
     """
 
     def __init__(self, lam, beta, dynamics: Dynamics, n_rows, *, n_structural_zeros=None):
+        if not np.all(np.isfinite(beta)):
+            raise ValueError(
+                "The targets overflow float64 in the solve (their projections on the "
+                "kernel's eigenvectors are not finite). Scale y, for example with "
+                "sklearn.compose.TransformedTargetRegressor."
+            )
         self.lam = lam
         self.beta = beta
         self.dynamics = dynamics
@@ -412,13 +418,18 @@ class FittedKernels:
         return _kernel_diagonals(self.rec, _dense(X))[0]
 
     def tangent_diag(self, X):
+        """``T(x, x)`` for every row, in tiles."""
         if self.network is None:
-            return _kernel_diagonals(self.rec, _dense(X))[1]
-        edge = min(256, self.network.block_edge(self.budget))
-        return np.concatenate(
-            [np.diag(self.tangent(X[rows])) for rows in gen_batches(X.shape[0], edge)]
-            or [np.empty(0)]
-        )
+            edge = self._column_edge(X)
+            parts = [_kernel_diagonals(self.rec, _dense(X[r]))[1] for r in _batches(X, edge)]
+        else:
+            edge = min(256, self.network.block_edge(self.budget))
+            parts = [np.diag(self.tangent(X[r])) for r in _batches(X, edge)]
+        return np.concatenate(parts) if parts else np.empty(0)
+
+
+def _batches(X, edge):
+    return gen_batches(X.shape[0], max(int(edge), 1))
 
 
 def _as_float64(X):
@@ -595,6 +606,11 @@ def solve_cholesky(kernels, X, Y, w, dynamics, **_):
         S.flat[:: n + 1] = diagonal
         return _eigh_solution(kernels, X, Y, w, dynamics, S, lower=False)
     dual = sw[:, None] * linalg.cho_solve(factor, sw[:, None] * Y)
+    if not np.all(np.isfinite(dual)):
+        raise ValueError(
+            "The targets overflow float64 in the solve (the dual coefficients are not "
+            "finite). Scale y, for example with sklearn.compose.TransformedTargetRegressor."
+        )
     return CholeskySolution(
         kernels=kernels, X_fit=X, sw=sw, factor=factor, dual_coef=dual, dynamics=dynamics
     )

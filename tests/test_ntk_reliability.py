@@ -228,6 +228,18 @@ def test_targets_too_large_for_float64_are_refused_or_finite():
             assert np.all(np.isfinite(pred))
 
 
+def test_float32_predictions_beyond_float32_are_refused_not_infinite():
+    X, y, _ = _data()
+    model = NTKRegressor().fit(X.astype(np.float32), y * 1e39)
+    with pytest.raises(FloatingPointError, match="exceed the range of float32"):
+        model.predict(X.astype(np.float32))
+    # within range, float32 in, float32 out, equal to the float64 computation
+    small = NTKRegressor().fit(X.astype(np.float32), y * 1e30)
+    pred = small.predict(X.astype(np.float32))
+    assert pred.dtype == np.float32
+    assert_allclose(pred, NTKRegressor().fit(X, y * 1e30).predict(X), rtol=1e-5)
+
+
 # --- issue 11: the infinite limit cannot be confused with one random network ------------
 
 

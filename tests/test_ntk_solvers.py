@@ -6,6 +6,7 @@ test, KernelRidge, finite differences of the network output, Monte Carlo over
 draws, and memory measured with tracemalloc.
 """
 
+import pickle
 import tracemalloc
 import warnings
 
@@ -309,8 +310,10 @@ def test_finite_width_network_is_drawn_as_the_gd_network():
         dict(solver="nystroem", n_components=12, n_steps=10, random_state=0),
         dict(solver="jacobian", finite_width=4, depth=1, n_steps=10, random_state=0),
         dict(solver="eigh", finite_width=8, n_steps=10, random_state=0),
+        dict(solver="nystroem", finite_width=8, n_components=12, n_steps=10, random_state=0),
+        dict(solver="nystroem", n_components=12, centers="leverage", random_state=0),
     ],
-    ids=lambda p: p["solver"] + ("-finite" if "finite_width" in p else ""),
+    ids=lambda p: p["solver"] + ("-finite" if "finite_width" in p else "") + p.get("centers", ""),
 )
 def test_tiny_tiles_and_sparse_input_give_the_same_predictions(params):
     X, y, rng = _data(n=50)
@@ -490,3 +493,22 @@ def test_peak_memory_of_fit_is_within_the_guard(params):
         scratch=_scratch(),
     )
     assert peak <= estimate, (peak / 2**20, estimate / 2**20)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(n_steps=5),
+        dict(solver="nystroem", n_components=10, n_steps=5, random_state=0),
+        dict(solver="jacobian", finite_width=3, depth=1, random_state=0),
+        dict(activation="tanh", depth=1),
+    ],
+    ids=repr,
+)
+def test_fitted_models_pickle(params):
+    X, y, rng = _data(n=30)
+    X_test = rng.normal(size=(4, 3))
+    model = NTKRegressor(**params).fit(X, y)
+    mean, std = model.predict(X_test, return_std=True)
+    again = pickle.loads(pickle.dumps(model))
+    assert_allclose(again.predict(X_test, return_std=True), (mean, std), rtol=0, atol=0)
