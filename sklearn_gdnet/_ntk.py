@@ -92,7 +92,7 @@ def _scaled_alpha(alpha, weight_scale):
 def _as_dtype(values, dtype):
     """``values`` in the dtype of ``X``; refuse what that dtype cannot hold."""
     largest = float(np.max(np.abs(values), initial=0.0))
-    if largest > np.finfo(dtype).max:
+    if largest > float(np.finfo(dtype).max):
         raise FloatingPointError(
             f"The predictions (up to {largest:.3g}) exceed the range of {np.dtype(dtype)}, "
             "the dtype of X. Pass X as float64, or scale y."
