@@ -16,7 +16,6 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _memory
 from ._compat import (
     Integral,
     Interval,
@@ -29,18 +28,12 @@ from ._family import FAMILY_CONSTRAINTS
 from ._memory import check_fits_in_memory
 from ._network import resolve_trainable
 from ._ntk_solvers import (
-    EXACT_MEMORY_FACTOR,
-    LOW_RANK_MEMORY_FACTOR,
     SOLVERS,
     Dynamics,
-    FiniteNetwork,
     FittedKernels,
-    choose_solver,
-    kernel_scratch_bytes,
-    network_bytes,
+    plan_fit,
     predict_covariance,
     predict_tiles,
-    solver_memory,
     spectral_factor,
     tile_budget,
 )
@@ -98,18 +91,6 @@ def _as_dtype(values, dtype):
             "the dtype of X. Pass X as float64, or scale y."
         )
     return values.astype(dtype, copy=False)
-
-
-def _largest_fitting(fits, upper):
-    """The largest ``m <= upper`` with ``fits(m)`` (``fits`` monotone), or 0."""
-    lo, hi = 0, upper
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if fits(mid):
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
 
 
 class NTKRegressor(RegressorMixin, BaseEstimator):
@@ -401,47 +382,21 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
         trainable = "output" if self.kernel == "nngp" else self.trainable
         groups = resolve_trainable(trainable, self.depth)
         n, k = Y.shape
-        available = _memory.available_memory()
-        budget = min(tile_budget(self.working_memory), max(available // 4, 1))
-        spec = None
-        if self.finite_width is not None:
-            spec = FittedKernels.network_spec(
-                self.depth,
-                self.activation,
-                self.weight_std,
-                self.bias_std,
-                self.finite_width,
-                X.shape[1],
-                k,
-            )
-
-        scratch = kernel_scratch_bytes(
-            _Recursion.build(self.depth, self.activation, self.weight_std, self.bias_std, groups)
-        )
-
-        def memory_of(solver, n_components=self.n_components):
-            return solver_memory(
-                solver,
-                n=n,
-                k=k,
-                d=X.shape[1],
-                n_components=n_components,
-                network_spec=spec,
-                groups=groups,
-                budget=budget,
-                sparse_X=sparse.issparse(X),
-                scratch=scratch,
-            )
-
-        solver = choose_solver(
+        solver, budget = plan_fit(
             self.solver,
             n=n,
+            k=k,
+            d=X.shape[1],
+            sparse_X=sparse.issparse(X),
             n_steps=self.n_steps,
-            network_spec=spec,
+            n_components=self.n_components,
+            working_memory=self.working_memory,
+            rec=_Recursion.build(
+                self.depth, self.activation, self.weight_std, self.bias_std, groups
+            ),
+            finite_width=self.finite_width,
             groups=groups,
-            memory_of=memory_of,
         )
-        self._check_fit_memory(solver, memory_of, n, spec, groups, available)
         rng = check_random_state(self.random_state)
         kernels = FittedKernels.build(
             depth=self.depth,
@@ -486,53 +441,6 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
         self._solution = solution
         self._y_ndim = y.ndim
         self._working_memory = self.working_memory
-
-    def _check_fit_memory(self, solver, memory_of, n, spec, groups, available):
-        """The guard: refuse before allocating, naming the paths that fit."""
-        if spec is not None and network_bytes(spec) > available:
-            check_fits_in_memory(
-                network_bytes(spec),
-                f"A network of finite_width={self.finite_width} and depth={self.depth} "
-                f"({FiniteNetwork.n_parameters(spec)} parameters, drawn in float64)",
-                "Use a smaller finite_width, or finite_width=None for the infinite-width "
-                "limit, which needs no network.",
-            )
-        need = memory_of(solver)
-        if need <= available:
-            return
-        candidates = ["eigh", "nystroem"] + (["cholesky"] if self.n_steps is None else [])
-        if spec is not None:
-            candidates.append("jacobian")
-        fitting = [
-            f"solver={s!r} needs about {memory_of(s) / 2**30:.2f} GiB and fits"
-            for s in sorted(candidates)
-            if s != solver and memory_of(s) <= available
-        ]
-        M_fit = _largest_fitting(
-            lambda m: memory_of("nystroem", n_components=m) <= available, min(self.n_components, n)
-        )
-        if fitting:
-            advice = "; ".join(fitting) + "."
-        elif M_fit >= 1:
-            advice = (
-                f"No solver fits as configured; solver='nystroem' with n_components <= "
-                f"{M_fit} would, or a smaller working_memory, or a subsample."
-            )
-        else:
-            advice = "No solver fits, even with few components: free memory or subsample."
-        sizes = {
-            "cholesky": f"{EXACT_MEMORY_FACTOR:g} matrices of n_samples x n_samples float64",
-            "eigh": f"{EXACT_MEMORY_FACTOR:g} matrices of n_samples x n_samples float64",
-            "nystroem": f"n_components={min(self.n_components, n)}: "
-            f"{LOW_RANK_MEMORY_FACTOR:g} matrices of n_components x n_components float64 "
-            "and one tile of rows",
-            "jacobian": "the Jacobian's r x r products and one tile of rows",
-        }
-        check_fits_in_memory(
-            need,
-            f"NTKRegressor(solver={solver!r}) on n_samples={n} ({sizes[solver]})",
-            advice,
-        )
 
     # -- predict -----------------------------------------------------------------------
 

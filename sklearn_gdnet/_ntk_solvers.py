@@ -65,6 +65,7 @@ __all__ = [
     "leverage_scores",
     "nystroem_centers",
     "predict_covariance",
+    "plan_fit",
     "predict_tiles",
     "solve_cholesky",
     "solve_eigh",
@@ -548,6 +549,94 @@ def choose_solver(solver, *, n, n_steps, network_spec, groups, memory_of):
     if n <= AUTO_EXACT_MAX_SAMPLES[exact] and memory_of(exact) <= _memory.available_memory():
         return exact
     return "nystroem"
+
+
+def _largest_fitting(fits, upper):
+    """The largest ``m <= upper`` with ``fits(m)`` (``fits`` monotone), or 0."""
+    lo, hi = 0, upper
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def plan_fit(
+    solver, *, n, k, d, sparse_X, n_steps, n_components, working_memory, rec, finite_width, groups
+):
+    """Choose the solver and the tile budget; refuse before allocating what does not fit.
+
+    Returns ``(solver, budget)``. The :class:`MemoryError` states what the
+    chosen solver needs and which other solvers (or how many Nystroem
+    centers) fit.
+    """
+    available = _memory.available_memory()
+    # a tile never takes more than a quarter of what is available
+    budget = min(tile_budget(working_memory), max(available // 4, 1))
+    spec = None
+    if finite_width is not None:  # the shapes of the network (for its sizes only)
+        spec = NetworkSpec(n_features=d, n_outputs=k, width=finite_width, depth=rec.depth)
+    scratch = kernel_scratch_bytes(rec)
+
+    def memory_of(name, M=n_components):
+        return solver_memory(
+            name,
+            n=n,
+            k=k,
+            d=d,
+            n_components=M,
+            network_spec=spec,
+            groups=groups,
+            budget=budget,
+            sparse_X=sparse_X,
+            scratch=scratch,
+        )
+
+    if spec is not None and network_bytes(spec) > available:
+        _memory.check_fits_in_memory(
+            network_bytes(spec),
+            f"A network of finite_width={finite_width} and depth={rec.depth} "
+            f"({FiniteNetwork.n_parameters(spec)} parameters, drawn in float64)",
+            "Use a smaller finite_width, or finite_width=None for the infinite-width "
+            "limit, which needs no network.",
+        )
+    solver = choose_solver(
+        solver, n=n, n_steps=n_steps, network_spec=spec, groups=groups, memory_of=memory_of
+    )
+    need = memory_of(solver)
+    if need <= available:
+        return solver, budget
+    candidates = ["eigh", "nystroem"] + (["cholesky"] if n_steps is None else [])
+    if spec is not None:
+        candidates.append("jacobian")
+    fitting = [
+        f"solver={s!r} needs about {memory_of(s) / 2**30:.2f} GiB and fits"
+        for s in sorted(candidates)
+        if s != solver and memory_of(s) <= available
+    ]
+    M_fit = _largest_fitting(lambda m: memory_of("nystroem", m) <= available, min(n_components, n))
+    if fitting:
+        advice = "; ".join(fitting) + "."
+    elif M_fit >= 1:
+        advice = (
+            f"No solver fits as configured; solver='nystroem' with n_components <= "
+            f"{M_fit} would, or a smaller working_memory, or a subsample."
+        )
+    else:
+        advice = "No solver fits, even with few components: free memory or subsample."
+    sizes = {
+        "cholesky": f"{EXACT_MEMORY_FACTOR:g} matrices of n_samples x n_samples float64",
+        "eigh": f"{EXACT_MEMORY_FACTOR:g} matrices of n_samples x n_samples float64",
+        "nystroem": f"n_components={min(n_components, n)}: {LOW_RANK_MEMORY_FACTOR:g} "
+        "matrices of n_components x n_components float64 and one tile of rows",
+        "jacobian": "the Jacobian's r x r products and one tile of rows",
+    }
+    _memory.check_fits_in_memory(
+        need, f"NTKRegressor(solver={solver!r}) on n_samples={n} ({sizes[solver]})", advice
+    )
+    return solver, budget  # pragma: no cover - check_fits_in_memory raised
 
 
 # --- the exact solvers -------------------------------------------------------------------
