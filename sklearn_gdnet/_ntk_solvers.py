@@ -210,7 +210,19 @@ class Spectrum:
         g = self.factor(n_steps)
         finite_time = n_steps is not None and not math.isinf(n_steps)
         top = self.lam_max + dyn.alpha
-        if finite_time and dyn.kind == "gd" and self.learning_rate * top > 2.0 * dyn.n_eff:
+        unstable = (
+            dyn.kind == "gd"
+            and n_steps is not None
+            and self.learning_rate is not None
+            and self.learning_rate * top > 2.0 * dyn.n_eff
+        )
+        if unstable and not finite_time:
+            raise ValueError(
+                f"Gradient descent with learning_rate={self.learning_rate:.4g} diverges "
+                f"(above 2 N / lambda_max = {2.0 * dyn.n_eff / top:.4g}): it has no "
+                "converged limit."
+            )
+        if unstable:
             rate = self.learning_rate * top / dyn.n_eff
             if not (np.all(np.isfinite(g)) and np.all(np.isfinite(g[:, None] * self.beta))):
                 raise ValueError(
@@ -229,13 +241,6 @@ class Spectrum:
                 DivergenceWarning,
                 stacklevel=stacklevel,
             )
-        elif not finite_time and dyn.kind == "gd" and self.learning_rate is not None:
-            if n_steps is not None and self.learning_rate * top > 2.0 * dyn.n_eff:
-                raise ValueError(
-                    "Gradient descent with learning_rate="
-                    f"{self.learning_rate:.4g} diverges (above 2 N / lambda_max = "
-                    f"{2.0 * dyn.n_eff / top:.4g}): it has no converged limit."
-                )
         if self.n_structural_zeros is not None and self.cutoff is not None:
             n_below = int(np.sum(self.lam <= self.cutoff))
             if n_below > self.n_structural_zeros and self._resolves_below_cutoff(n_steps):

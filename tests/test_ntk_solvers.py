@@ -18,7 +18,7 @@ from scipy.linalg import LinAlgWarning
 from sklearn import config_context
 from sklearn.kernel_ridge import KernelRidge
 
-from sklearn_gdnet import NNGP, NTK, GDNetworkRegressor, NTKRegressor
+from sklearn_gdnet import NNGP, NTK, DivergenceWarning, GDNetworkRegressor, NTKRegressor
 from sklearn_gdnet import _memory as memory_module
 from sklearn_gdnet import _ntk_solvers as solvers
 from sklearn_gdnet._network import NetworkSpec, empirical_ntk, forward, init_params
@@ -374,6 +374,10 @@ def test_predict_path_validates_its_steps():
         model.predict_path(X, [])
     with pytest.raises(ValueError, match="cholesky"):
         NTKRegressor().fit(X, y).predict_path(X, [1])
+    with pytest.warns(DivergenceWarning):
+        unstable = NTKRegressor(n_steps=5, learning_rate=1e4).fit(X, y)
+    with pytest.raises(ValueError, match="no converged limit"):
+        unstable.predict_path(X, [np.inf])
 
 
 def test_covariance_diagonal_is_the_variance_and_matches_the_formula():
