@@ -260,6 +260,14 @@ def _relative(ours, ref):
     return float(np.abs(ours - ref).max() / np.abs(ref).max())
 
 
+def _report(row):
+    """Print a row as soon as it is measured (the large cases take minutes)."""
+    name, ours, _, ref, note = row
+    print(
+        f"  ... {name}: {_format(ours).strip()} (target {_format(ref).strip()}) {note}", flush=True
+    )
+
+
 def bench_solver_accuracy(n, rows, n_test=1000):
     """Low-rank solvers with exact features against the exact solvers."""
     X, y = sphere_data(n)
@@ -297,6 +305,8 @@ def bench_solver_accuracy(n, rows, n_test=1000):
                 "",
             )
         )
+        _report(rows[-2])
+        _report(rows[-1])
     params = dict(finite_width=64, depth=1, n_steps=1000, random_state=0)
     m = min(n, 2000)  # the exact solver on the empirical kernel is O(n^3)
     exact = NTKRegressor(solver="eigh", **params).fit(X[:m], y[:m])
@@ -328,15 +338,16 @@ case = json.loads(sys.argv[1])
 X, y = sphere_data(case["n"])
 X_test, _ = sphere_data(case["n_test"], seed=1)
 before = status("VmRSS")
-start = time.perf_counter()
+cpu, start = time.process_time(), time.perf_counter()
 model = NTKRegressor(**case["params"]).fit(X, y)
 fit = time.perf_counter() - start
 start = time.perf_counter()
 pred = model.predict(X_test)
 predict = time.perf_counter() - start
+cpu = time.process_time() - cpu  # all threads of this process
 assert np.all(np.isfinite(pred))
-print(json.dumps({"fit": fit, "predict": predict, "before": before, "peak": status("VmHWM"),
-                  "solver": model.solver_}))
+print(json.dumps({"fit": fit, "predict": predict, "cpu": cpu, "before": before,
+                  "peak": status("VmHWM"), "solver": model.solver_}))
 """
 
 
@@ -357,9 +368,11 @@ def bench_solver_scale(label, n, params, target_s, rows, n_test=10_000, target_m
             total,
             f"target {target_s} s",
             target_s,
-            f"fit {res['fit']:.1f} s, predict {res['predict']:.1f} s ({res['solver']})",
+            f"fit {res['fit']:.1f} s, predict {res['predict']:.1f} s ({res['solver']}); "
+            f"cpu/wall {res['cpu'] / total:.2f}",
         )
     )
+    _report(rows[-1])
     if target_mib is not None:
         rows.append(
             (
@@ -370,6 +383,7 @@ def bench_solver_scale(label, n, params, target_s, rows, n_test=10_000, target_m
                 f"{(res['peak'] - res['before']) / 2**20:.0f} MiB above the process before fit",
             )
         )
+        _report(rows[-1])
 
 
 def bench_solvers(args, rows):
