@@ -10,7 +10,11 @@ import os
 import re
 from datetime import date
 
+from sphinx.util import logging as sphinx_logging
+
 import sklearn_gdnet
+
+logger = sphinx_logging.getLogger("sklearn_gdnet.docs")
 
 project = "sklearn_gdnet"
 author = "The sklearn_gdnet developers"
@@ -35,7 +39,9 @@ default_role = "code"
 # -- autodoc / autosummary / numpydoc -----------------------------------------------------
 
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": False}
+# Every public method, inherited ones included (a kernel's __call__, diag,
+# get_params come from scikit-learn's Kernel), is listed on its class's page.
+autodoc_default_options = {"members": True, "inherited-members": True}
 # numpydoc writes the members table of each class itself; autosummary's table
 # would list every method twice and warn about duplicate objects.
 numpydoc_show_class_members = False
@@ -158,15 +164,51 @@ def _quote_fitted_shapes(app, what, name, obj, options, lines):
     lines[:] = [_TRAILING_UNDERSCORE_SHAPE.sub(r"(``\1``,)", line) for line in lines]
 
 
-def _skip_metadata_requests(app, what, name, obj, skip, options):
-    """Skip the ``set_*_request`` methods scikit-learn generates on every estimator.
+_INTERSPHINX = os.environ.get("SKLEARN_GDNET_DOCS_INTERSPHINX", "0") not in ("", "0")
+_EXTERNAL_ROLE = re.compile(r":(ref|term):`([^`<]*?)\s*(?:<[^`>]*>)?`")
 
-    Their docstrings link into scikit-learn's own user guide and glossary,
-    which this documentation cannot resolve without network access.
+
+def _unlink_inherited_references(app, what, name, obj, options, lines):
+    """Turn ``:ref:`` and ``:term:`` roles of inherited scikit-learn docstrings into text.
+
+    Methods such as ``get_metadata_routing`` or ``set_fit_request`` come with
+    scikit-learn's docstrings, whose ``:ref:`` and ``:term:`` roles point into
+    scikit-learn's user guide and glossary. Without its inventory (offline
+    builds) those are "undefined label" errors; their text is kept.
     """
-    if name.startswith("set_") and name.endswith("_request"):
-        return True
-    return None
+    module = getattr(obj, "__module__", None) or ""
+    if _INTERSPHINX or module.startswith("sklearn_gdnet"):
+        return
+    lines[:] = [_EXTERNAL_ROLE.sub(lambda m: m.group(2).strip(), line) for line in lines]
+
+
+def _no_files_outside_the_package(app, what, name, obj, options, lines):
+    """Docstrings may cite papers, not files that users do not have."""
+    if any("DESIGN.md" in line for line in lines):
+        logger.warning("%s cites DESIGN.md, which is not part of the package", name)
+
+
+def _check_every_public_method_is_documented(app, env):
+    """Each class page lists all public methods and properties, inherited ones included."""
+    import inspect
+
+    documented = set(env.get_domain("py").objects)
+    for full_name, entry in list(env.get_domain("py").objects.items()):
+        if entry.objtype != "class" or entry.aliased or not full_name.startswith("sklearn_gdnet."):
+            continue
+        module_name, _, class_name = full_name.rpartition(".")
+        cls = getattr(__import__(module_name, fromlist=[class_name]), class_name, None)
+        if cls is None or not inspect.isclass(cls) or issubclass(cls, BaseException):
+            continue
+        public = [
+            member
+            for member, value in inspect.getmembers(cls)
+            if not member.startswith("_")
+            and (callable(value) or isinstance(inspect.getattr_static(cls, member), property))
+        ]
+        missing = [m for m in public if f"{full_name}.{m}" not in documented]
+        if missing:
+            logger.warning("the API page of %s misses %s", full_name, ", ".join(missing))
 
 
 def _resolve_public_alias(app, env, node, contnode):
@@ -199,5 +241,7 @@ def _resolve_public_alias(app, env, node, contnode):
 def setup(app):
     # before numpydoc (priority 500) turns the docstring into reStructuredText
     app.connect("autodoc-process-docstring", _quote_fitted_shapes, priority=400)
-    app.connect("autodoc-skip-member", _skip_metadata_requests)
+    app.connect("autodoc-process-docstring", _unlink_inherited_references, priority=300)
+    app.connect("autodoc-process-docstring", _no_files_outside_the_package)
+    app.connect("env-check-consistency", _check_every_public_method_is_documented)
     app.connect("missing-reference", _resolve_public_alias)

@@ -10,9 +10,13 @@ of the networks' error in the width. Run ``python -m sklearn_gdnet --help``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
+import math
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,13 +40,27 @@ DEFAULTS = {
     "data_seed": 0,
     "n_jobs": 1,
 }
-TARGETS = ("sphere", "bump", "cusp", "step")
+TARGETS = ("sphere", "gaussian", "bump", "cusp", "step")
+# options that only the sphere target reads
+SPHERE_OPTIONS = ("n_features", "smoothness")
+# the seeds numpy and scikit-learn accept
+SEED_RANGE = (0, 2**32 - 1)
+# The targets have L2 norms of order one; noise far above that measures
+# nothing, and its squares overflow in float64 from about 1e154 on.
+MAX_NOISE = 1e6
 
 
 # --- options ---------------------------------------------------------------------------
 
 
-def _int_list(text):
+def _parse_int(text):
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer; got {text!r}") from None
+
+
+def _int_list(text, *, low=None, high=None, what="values"):
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
@@ -51,24 +69,53 @@ def _int_list(text):
         ) from None
     if not values:
         raise argparse.ArgumentTypeError("expected at least one integer")
+    bad = [v for v in values if (low is not None and v < low) or (high is not None and v > high)]
+    if bad:
+        bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise argparse.ArgumentTypeError(f"{what} must be integers {bounds}; got {bad[0]}")
     return values
 
 
-def _positive_int_list(text):
-    values = _int_list(text)
-    if min(values) < 1:
-        raise argparse.ArgumentTypeError(f"widths must be positive integers; got {text!r}")
-    return values
+def _widths(text):
+    return _int_list(text, low=1, what="widths")
+
+
+def _seeds(text):
+    return _int_list(text, low=SEED_RANGE[0], high=SEED_RANGE[1], what="seeds")
+
+
+def _seed(text):
+    value = _parse_int(text)
+    if not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
+        raise argparse.ArgumentTypeError(
+            f"expected a seed in [{SEED_RANGE[0]}, {SEED_RANGE[1]}]; got {value}"
+        )
+    return value
 
 
 def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer; got {text!r}") from None
+    value = _parse_int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer; got {value}")
     return value
+
+
+def _n_jobs(text):
+    value = _parse_int(text)
+    cores = os.cpu_count() or 1
+    if value == 0 or abs(value) > cores:
+        raise argparse.ArgumentTypeError(
+            f"expected a nonzero integer between -{cores} and {cores} (this machine has "
+            f"{cores} cores; -1 means all of them, -2 all but one); got {value}"
+        )
+    return value
+
+
+def _float(text):
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
 
 
 def _learning_rate(text):
@@ -80,26 +127,39 @@ def _learning_rate(text):
         raise argparse.ArgumentTypeError(
             f"expected 'auto' or a positive number; got {text!r}"
         ) from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive step size; got {value}")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive finite step size; got {value}")
     return value
 
 
-def _nonnegative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0; got {value}")
+def _noise(text):
+    value = _float(text)
+    if not 0 <= value <= MAX_NOISE:
+        raise argparse.ArgumentTypeError(
+            f"expected a number >= 0 and <= {MAX_NOISE:g} (the targets have L2 norms of "
+            f"order one); got {value}"
+        )
     return value
 
 
-def _positive_float(text):
-    value = _nonnegative_float(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("expected a number > 0; got 0")
+def _smoothness(text):
+    value = _float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0; got {value}")
     return value
+
+
+EPILOG = """\
+example: how fast does the error of trained networks fall with the width?
+  sklearn-gdnet --smoothness 2 --widths 4,8,16,32,64 --steps 2000 \\
+      --output study.json --plot study.png
+
+  On 400 points of the sphere S^2 (target of Sobolev smoothness 2), the mean
+  error over 3 seeds falls from 0.17 at width 4 to 0.022 at width 64, fitted
+  rate 0.70 [0.38, 1.02] (95% CI); the local rates (1.7, 0.61, 0.42, 0.26)
+  slow down as the networks approach their infinite-width (NTK) limit, error
+  0.014, and kernel ridge reaches 0.0052. About half a minute on two cores.
+"""
 
 
 def build_parser():
@@ -112,61 +172,62 @@ def build_parser():
             "several widths, of their NTK limit after the same steps, and of a "
             "kernel-ridge baseline, with the fitted rate error ~ width^-rate."
         ),
-        epilog=(
-            "Example: sklearn-gdnet --target cusp --widths 8,32,128 --seeds 0,1 "
-            "--steps 300 --output study.json --plot study.png"
-        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     data = parser.add_argument_group("data")
     data.add_argument(
         "--target",
         choices=TARGETS,
         default=d["target"],
-        help="'sphere': Sobolev target on S^{d-1}; 'bump', 'cusp', 'step': "
+        help="'sphere': Sobolev target on S^{d-1}; 'gaussian', 'bump', 'cusp', 'step': "
         "the 1-d targets on [-1, 1] (default: %(default)s)",
     )
     data.add_argument(
         "--n-samples",
         type=_positive_int,
         default=d["n_samples"],
-        help="training points (default: %(default)s)",
+        help="training points, at least 2 (default: %(default)s)",
     )
     data.add_argument(
         "--n-features",
         type=_positive_int,
-        default=d["n_features"],
-        help="ambient dimension d of the sphere, >= 2 (default: %(default)s)",
+        default=None,
+        help=f"ambient dimension d of the sphere, >= 2; sphere only (default: {d['n_features']})",
     )
     data.add_argument(
         "--smoothness",
-        type=_positive_float,
-        default=d["smoothness"],
-        help="Sobolev smoothness of the sphere target (default: %(default)s)",
+        type=_smoothness,
+        default=None,
+        help="Sobolev smoothness of the sphere target, > 0; sphere only "
+        f"(default: {d['smoothness']})",
     )
     data.add_argument(
         "--noise",
-        type=_nonnegative_float,
+        type=_noise,
         default=d["noise"],
-        help="standard deviation of label noise (default: %(default)s)",
+        help=f"standard deviation of label noise, in [0, {MAX_NOISE:g}] (default: %(default)s)",
     )
     data.add_argument(
         "--data-seed",
-        type=int,
+        type=_seed,
         default=d["data_seed"],
-        help="seed of the data and the target (default: %(default)s)",
+        help=f"seed of the data and the target, in [0, {SEED_RANGE[1]}] (default: %(default)s)",
     )
     study = parser.add_argument_group("study")
     study.add_argument(
         "--widths",
-        type=_positive_int_list,
+        type=_widths,
         default=d["widths"],
-        help=f"comma-separated widths (default: {','.join(map(str, d['widths']))})",
+        help="comma-separated distinct widths, studied in increasing order "
+        f"(default: {','.join(map(str, d['widths']))})",
     )
     study.add_argument(
         "--seeds",
-        type=_int_list,
+        type=_seeds,
         default=d["seeds"],
-        help=f"comma-separated initialization seeds (default: {','.join(map(str, d['seeds']))})",
+        help=f"comma-separated initialization seeds in [0, {SEED_RANGE[1]}] "
+        f"(default: {','.join(map(str, d['seeds']))})",
     )
     study.add_argument(
         "--steps",
@@ -195,7 +256,7 @@ def build_parser():
     )
     study.add_argument(
         "--n-jobs",
-        type=int,
+        type=_n_jobs,
         default=d["n_jobs"],
         help="parallel fits, -1 for all cores (default: %(default)s)",
     )
@@ -207,32 +268,75 @@ def build_parser():
     out.add_argument(
         "--output",
         type=Path,
-        help="write every error to FILE.csv or FILE.json",
+        help="write every error to FILE.csv or FILE.json (checked before the study)",
         metavar="FILE",
     )
     out.add_argument(
-        "--plot", type=Path, help="draw error versus width to FILE.png", metavar="FILE"
+        "--plot",
+        type=Path,
+        help="draw error versus width to FILE.png (checked before the study)",
+        metavar="FILE",
     )
     out.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     return parser
 
 
+def _check_output_path(parser, option, path, suffixes):
+    """Refuse, before any work, a path that the results could not be written to."""
+    shown = repr(str(path))
+    if path.suffix.lower() not in suffixes:
+        parser.error(f"{option} must end in {' or '.join(suffixes)}; got {shown}")
+    if "\x00" in str(path):
+        parser.error(f"{option} contains a NUL character: {shown}")
+    try:
+        if path.is_dir():
+            parser.error(f"{option} {shown} is an existing folder; give a file name")
+        if path.exists() and not path.is_file():
+            parser.error(
+                f"{option} {shown} exists and is not a regular file (a device or a "
+                "socket); give the name of a file"
+            )
+        folder = path.parent
+        if not folder.exists():
+            parser.error(f"{option} {shown}: the folder {str(folder)!r} does not exist")
+        if not folder.is_dir():
+            parser.error(f"{option} {shown}: {str(folder)!r} is not a folder")
+        # The results are written to a temporary file there, then renamed.
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".sklearn-gdnet-", suffix=".tmp"):
+            pass
+    except OSError as exc:
+        parser.error(f"{option} {shown} cannot be written: {exc.strerror or exc}")
+
+
 def _check_args(parser, args):
-    if args.output is not None and args.output.suffix.lower() not in (".csv", ".json"):
-        parser.error(f"--output must end in .csv or .json; got {str(args.output)!r}")
+    """Check what the option types alone cannot: combinations, output paths."""
+    if args.target == "sphere":
+        args.n_features = DEFAULTS["n_features"] if args.n_features is None else args.n_features
+        args.smoothness = DEFAULTS["smoothness"] if args.smoothness is None else args.smoothness
+        if args.n_features < 2:
+            parser.error(f"--n-features must be >= 2 for the sphere; got {args.n_features}")
+    else:
+        for name in SPHERE_OPTIONS:
+            if getattr(args, name) is not None:
+                parser.error(
+                    f"--{name.replace('_', '-')} applies to --target sphere only; "
+                    f"got --target {args.target}"
+                )
+    if len(set(args.widths)) != len(args.widths):
+        parser.error(f"--widths must be distinct; got {','.join(map(str, args.widths))}")
+    if len(args.widths) < 2:
+        parser.error("--widths needs at least two distinct widths to fit a rate")
+    args.widths = tuple(sorted(args.widths))
+    if args.n_samples < 2:
+        parser.error("--n-samples must be at least 2")
+    if args.output is not None:
+        _check_output_path(parser, "--output", args.output, (".csv", ".json"))
     if args.plot is not None:
-        if args.plot.suffix.lower() != ".png":
-            parser.error(f"--plot must end in .png; got {str(args.plot)!r}")
+        _check_output_path(parser, "--plot", args.plot, (".png",))
         try:
             import matplotlib  # noqa: F401
         except ImportError:
             parser.error("--plot needs matplotlib: pip install 'sklearn-gdnet[plots]'")
-    if args.target == "sphere" and args.n_features < 2:
-        parser.error(f"--n-features must be >= 2 for the sphere; got {args.n_features}")
-    if len(set(args.widths)) < 2:
-        parser.error("--widths needs at least two distinct widths to fit a rate")
-    if args.n_samples < 2:
-        parser.error("--n-samples must be at least 2")
 
 
 # --- the study -------------------------------------------------------------------------
@@ -241,6 +345,28 @@ def _check_args(parser, args):
 def _progress(args, message):
     if not args.quiet:
         print(message, file=sys.stderr, flush=True)
+
+
+def _config(args):
+    """The options that describe the study (sphere-only ones only for the sphere)."""
+    keys = [
+        "target",
+        "n_samples",
+        *(SPHERE_OPTIONS if args.target == "sphere" else ()),
+        "noise",
+        "data_seed",
+        "widths",
+        "seeds",
+        "steps",
+        "depth",
+        "activation",
+        "learning_rate",
+        "n_jobs",
+        "no_ntk",
+        "no_kernel_ridge",
+    ]
+    config = {key: getattr(args, key) for key in keys}
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
 
 
 def _make_data(args):
@@ -263,7 +389,7 @@ def _make_data(args):
             noise=args.noise,
             random_state=args.data_seed,
         )
-        description = f"{args.target} on [-1, 1]"
+        description = f"{target!r} on [-1, 1]" if target.params else f"{args.target} on [-1, 1]"
     return X, y, target, description
 
 
@@ -294,44 +420,94 @@ def _ntk_errors(ntk, target):
     return float(np.sqrt(squared_bias)), float(np.sqrt(squared_bias + weights @ std**2))
 
 
-def run_study(args):
+# The kernel-ridge baseline holds the n x n kernel, its training fold's
+# copy and the solver's factorization at once.
+_KERNEL_RIDGE_MATRICES = 3
+
+# What a study's preparation may refuse with: bad values the option types could
+# not see (they reach the library's own validation) and requests too large.
+_PREPARE_ERRORS = (
+    ValueError,
+    TypeError,
+    OverflowError,
+    MemoryError,
+    FloatingPointError,
+    RuntimeError,
+)
+
+
+def prepare_study(args):
+    """Everything before the fits: data, scorer, step size, and every check.
+
+    Generates the data (memory-guarded), checks that the baselines fit in
+    memory, fits the NTK limit when asked (its step is the networks'), and
+    fits the widest network for zero steps, which validates its parameters
+    and its memory need. Raises ``ValueError``, ``MemoryError``, ... when the
+    study cannot run; nothing expensive has happened by then.
+    """
+    from ._gd_network import GDNetworkRegressor
+    from ._memory import check_fits_in_memory
+    from .metrics import make_l2_error_scorer
+
+    X, y, target, description = _make_data(args)
+    scorer = make_l2_error_scorer(target)
+    if not args.no_kernel_ridge:
+        check_fits_in_memory(
+            _KERNEL_RIDGE_MATRICES * 8 * args.n_samples**2,
+            f"The kernel-ridge baseline on {args.n_samples} samples",
+            "Pass --no-kernel-ridge or use fewer samples.",
+        )
+    learning_rate = args.learning_rate
+    ntk = None
+    if not args.no_ntk:
+        _progress(args, f"[sklearn-gdnet] NTK limit after {args.steps} steps ...")
+        ntk = _fit_ntk(args, X, y, learning_rate)
+        learning_rate = float(ntk.learning_rate_)
+    # The widest network for zero steps: its parameters and memory need are
+    # checked now, not after the narrower ones have trained. Without the NTK,
+    # its automatic step is every width's step.
+    probe = GDNetworkRegressor(
+        width=max(args.widths),
+        **_shared_params(args),
+        max_iter=0,
+        learning_rate=learning_rate,
+        random_state=0,
+    ).fit(X, y)
+    learning_rate = float(probe.learning_rate_)
+    return {
+        "X": X,
+        "y": y,
+        "target": target,
+        "description": description,
+        "scorer": scorer,
+        "learning_rate": learning_rate,
+        "ntk": ntk,
+    }
+
+
+def run_study(args, prepared=None):
     """Run the study described by parsed ``args``; return a dict of results."""
     from sklearn.kernel_ridge import KernelRidge
     from sklearn.model_selection import GridSearchCV
 
     from ._gd_network import GDNetworkRegressor
-    from .metrics import l2_error, make_l2_error_scorer
+    from .metrics import l2_error
     from .model_selection import width_study
 
     start = time.perf_counter()
-    X, y, target, description = _make_data(args)
-    scorer = make_l2_error_scorer(target)
+    prepared = prepare_study(args) if prepared is None else prepared
+    X, y, target = prepared["X"], prepared["y"], prepared["target"]
+    learning_rate = prepared["learning_rate"]
     results = {
-        "description": description,
-        "config": {
-            k: (list(v) if isinstance(v, tuple) else str(v) if isinstance(v, Path) else v)
-            for k, v in vars(args).items()
-        },
+        "description": prepared["description"],
+        "config": _config(args),
         "target_l2_norm": target.l2_norm,
+        "learning_rate": learning_rate,
+        "ntk_error": None,
+        "ntk_rms_error": None,
     }
-
-    learning_rate = args.learning_rate
-    ntk_error = ntk_rms_error = None
-    if not args.no_ntk:
-        _progress(args, f"[sklearn-gdnet] NTK limit after {args.steps} steps ...")
-        ntk = _fit_ntk(args, X, y, learning_rate)
-        learning_rate = float(ntk.learning_rate_)
-        ntk_error, ntk_rms_error = _ntk_errors(ntk, target)
-    elif learning_rate == "auto":
-        # Without the NTK, take the finite network's rule at the widest width so
-        # that every width trains with one and the same step.
-        probe = GDNetworkRegressor(
-            width=max(args.widths), **_shared_params(args), max_iter=0, random_state=0
-        ).fit(X, y)
-        learning_rate = float(probe.learning_rate_)
-    results["learning_rate"] = learning_rate
-    results["ntk_error"] = ntk_error
-    results["ntk_rms_error"] = ntk_rms_error
+    if prepared["ntk"] is not None:
+        results["ntk_error"], results["ntk_rms_error"] = _ntk_errors(prepared["ntk"], target)
 
     _progress(
         args,
@@ -341,18 +517,20 @@ def run_study(args):
     network = GDNetworkRegressor(
         **_shared_params(args), max_iter=args.steps, learning_rate=learning_rate
     )
-    study = width_study(
-        network,
-        X,
-        y,
-        widths=list(args.widths),
-        seeds=list(args.seeds),
-        scoring=scorer,
-        n_jobs=args.n_jobs,
-        verbose=0 if args.quiet else 1,
-        name="gd",
-    )
-    results["study"] = study
+    # stdout carries the report; the study's progress goes with ours to stderr
+    with contextlib.redirect_stdout(sys.stderr):
+        results["study"] = width_study(
+            network,
+            X,
+            y,
+            widths=list(args.widths),
+            seeds=list(args.seeds),
+            scoring=prepared["scorer"],
+            n_jobs=min(args.n_jobs, len(args.widths) * len(args.seeds)),
+            verbose=0 if args.quiet else 1,
+            error_score=np.nan,
+            name="gd",
+        )
 
     kernel_ridge_error = None
     if not args.no_kernel_ridge:
@@ -394,21 +572,34 @@ def _local_rates(study):
         return np.full(study.widths.shape[0] - 1, np.nan)
 
 
+def _mean_errors(study):
+    try:
+        return study.mean_errors
+    except ValueError:
+        return np.full(study.widths.shape[0], np.nan)
+
+
+def _per_width(study, reduce):
+    """``reduce`` over the successful seeds of each width (nan where all failed)."""
+    failed = np.zeros(study.errors.shape, bool) if study.fit_failed is None else study.fit_failed
+    return np.array(
+        [reduce(row[~bad]) if (~bad).any() else np.nan for row, bad in zip(study.errors, failed)]
+    )
+
+
 def format_table(results):
     """The printed report: one row per (estimator, width), then the fitted rate."""
     study = results["study"]
     config = results["config"]
     local = np.concatenate([[np.nan], _local_rates(study)])
     header = ["estimator", "width", "error", "min", "max", "local rate"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean_errors = study.mean_errors
     rows = [
         ["gd network", str(int(w)), _fmt(e), _fmt(lo), _fmt(hi), _fmt(r, ".3f")]
         for w, e, lo, hi, r in zip(
             study.widths,
-            mean_errors,
-            study.errors.min(axis=1),
-            study.errors.max(axis=1),
+            _mean_errors(study),
+            _per_width(study, np.min),
+            _per_width(study, np.max),
             local,
         )
     ]
@@ -424,6 +615,7 @@ def format_table(results):
             c.ljust(s) if i == 0 else c.rjust(s) for i, (c, s) in enumerate(zip(cells, sizes))
         ).rstrip()
 
+    rate = _rate(study)
     lines = [
         f"Width study: {results['description']}, {config['n_samples']} samples, "
         f"{config['steps']} GD steps of size {results['learning_rate']:.4g}, "
@@ -436,8 +628,13 @@ def format_table(results):
         *(line(row) for row in rows),
         "",
         "gd network fitted rate (error ~ width^-rate): "
-        + (str(_rate(study)) if _rate(study) is not None else "not available (errors <= 0)"),
+        + (str(rate) if rate is not None else "not available (errors <= 0)"),
     ]
+    if study.fit_failed is not None:
+        lines.append(
+            f"{int(study.fit_failed.sum())} of {study.fit_failed.size} gd fits failed and are "
+            "left out (see the warning above)"
+        )
     if results["ntk_error"] is not None:
         lines.append(
             "ntk limit: root-mean-square error of an infinitely wide network over "
@@ -470,50 +667,87 @@ def _records(results):
     return records
 
 
-def _finite_or_none(value):
-    # JSON has no NaN; an undefined interval (two points) is written as null
-    return float(value) if np.isfinite(value) else None
+def _json_safe(value):
+    """JSON has no NaN or infinity: every non-finite number becomes null."""
+    if isinstance(value, dict):
+        return {key: _json_safe(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def _payload(results):
+    study = results["study"]
+    rate = _rate(study)
+    return _json_safe(
+        {
+            "description": results["description"],
+            "config": results["config"],
+            "learning_rate": results["learning_rate"],
+            "target_l2_norm": results["target_l2_norm"],
+            "results": _records(results),
+            "gd_rate": None
+            if rate is None
+            else {
+                "rate": rate.rate,
+                "constant": rate.constant,
+                "stderr": rate.stderr,
+                "confidence_interval": list(rate.confidence_interval),
+                "confidence_level": rate.confidence_level,
+            },
+            "gd_local_rates": [
+                {"from_width": int(a), "to_width": int(b), "rate": r}
+                for a, b, r in zip(study.widths[:-1], study.widths[1:], _local_rates(study))
+            ],
+            "gd_failed_fits": 0 if study.fit_failed is None else int(study.fit_failed.sum()),
+            "ntk_error": results["ntk_error"],
+            "ntk_rms_error": results["ntk_rms_error"],
+            "kernel_ridge_error": results["kernel_ridge_error"],
+            "kernel_ridge_params": results.get("kernel_ridge_params"),
+            "elapsed_s": results["elapsed_s"],
+        }
+    )
+
+
+def _write_atomically(path, write):
+    """``write(temporary_path)``, then rename it onto ``path``: never a half-written file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".sklearn-gdnet-", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def write_output(results, path):
     """Write every error to ``path`` (.csv: one row per fit; .json: all results)."""
-    records = _records(results)
     path = Path(path)
     if path.suffix.lower() == ".csv":
-        fields = ["estimator", "width", "seed", "error", "fit_time"]
-        with path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(records)
-        return
-    study = results["study"]
-    rate = _rate(study)
-    payload = {
-        "description": results["description"],
-        "config": results["config"],
-        "learning_rate": results["learning_rate"],
-        "target_l2_norm": results["target_l2_norm"],
-        "results": records,
-        "gd_rate": None
-        if rate is None
-        else {
-            "rate": rate.rate,
-            "constant": rate.constant,
-            "stderr": _finite_or_none(rate.stderr),
-            "confidence_interval": [_finite_or_none(v) for v in rate.confidence_interval],
-            "confidence_level": rate.confidence_level,
-        },
-        "gd_local_rates": [
-            {"from_width": int(a), "to_width": int(b), "rate": _finite_or_none(r)}
-            for a, b, r in zip(study.widths[:-1], study.widths[1:], _local_rates(study))
-        ],
-        "ntk_error": results["ntk_error"],
-        "ntk_rms_error": results["ntk_rms_error"],
-        "kernel_ridge_error": results["kernel_ridge_error"],
-        "kernel_ridge_params": results.get("kernel_ridge_params"),
-        "elapsed_s": results["elapsed_s"],
-    }
-    path.write_text(json.dumps(payload, indent=2) + "\n")
+        fields = ["estimator", "width", "seed", "error", "fit_time", "fit_failed"]
+
+        def write(tmp):
+            with tmp.open("w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=fields)
+                writer.writeheader()
+                writer.writerows(_records(results))
+
+    else:
+        text = json.dumps(_payload(results), indent=2, allow_nan=False) + "\n"
+
+        def write(tmp):
+            tmp.write_text(text)
+
+    _write_atomically(path, write)
 
 
 def write_plot(results, path):
@@ -527,15 +761,33 @@ def write_plot(results, path):
 
     display = WidthStudyDisplay.from_study(results["study"], name="gd network")
     ax = display.ax_
-    if results["ntk_error"] is not None:
+    if results["ntk_error"] is not None and np.isfinite(results["ntk_rms_error"]):
         ax.axhline(results["ntk_rms_error"], color="C1", ls="-.", label="NTK limit")
-    if results["kernel_ridge_error"] is not None:
+    if results["kernel_ridge_error"] is not None and np.isfinite(results["kernel_ridge_error"]):
         ax.axhline(results["kernel_ridge_error"], color="C2", ls="-.", label="kernel ridge")
     ax.set_ylabel("continuous L2 error")
     ax.set_title(results["description"])
     ax.legend()
-    display.figure_.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(display.figure_)
+    def write(tmp):
+        display.figure_.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
+
+    try:
+        _write_atomically(path, write)
+    finally:
+        plt.close(display.figure_)
+
+
+def _save_elsewhere(results, args, failed_path, exc):
+    """The study ran but its file could not be written: keep the result in a temp file."""
+    fd, fallback = tempfile.mkstemp(prefix="sklearn-gdnet-", suffix=".json")
+    os.close(fd)
+    Path(fallback).write_text(json.dumps(_payload(results), indent=2, allow_nan=False) + "\n")
+    print(
+        f"sklearn-gdnet: error: could not write {str(failed_path)!r} "
+        f"({exc.strerror or exc}); the results are saved in {fallback}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def main(argv=None):
@@ -543,16 +795,30 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     _check_args(parser, args)
-    results = run_study(args)
-    print(format_table(results))
-    if args.output is not None:
-        write_output(results, args.output)
-        _progress(args, f"[sklearn-gdnet] wrote {args.output}")
-    if args.plot is not None:
-        write_plot(results, args.plot)
-        _progress(args, f"[sklearn-gdnet] wrote {args.plot}")
+    try:
+        prepared = prepare_study(args)
+    except _PREPARE_ERRORS as exc:
+        parser.error(f"cannot run this study: {exc}")
+    try:
+        results = run_study(args, prepared)
+    except _PREPARE_ERRORS as exc:  # e.g. every fit of the study failed
+        message = f"the study failed: {type(exc).__name__}: {exc}"
+        print(f"sklearn-gdnet: error: {message}", file=sys.stderr)
+        return 1
+    print(format_table(results), flush=True)
+    status = 0
+    for path, write in [(args.output, write_output), (args.plot, write_plot)]:
+        if path is None:
+            continue
+        try:
+            write(results, path)
+        except OSError as exc:
+            _save_elsewhere(results, args, path, exc)
+            status = 1
+        else:
+            _progress(args, f"[sklearn-gdnet] wrote {path}")
     _progress(args, f"[sklearn-gdnet] done in {results['elapsed_s']:.1f} s")
-    return 0
+    return status
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ Each entry holds
   hot path; each entry uses whichever of ``z`` or ``h`` is cheaper);
 * ``dual``: the dual maps ``(q11, q22, q12) -> (E1, E0)`` with
   ``E1 = E[phi(u) phi(v)]`` and ``E0 = E[phi'(u) phi'(v)]`` for
-  ``(u, v) ~ N(0, [[q11, q12], [q12, q22]])`` (DESIGN.md section 3): closed
+  ``(u, v) ~ N(0, [[q11, q12], [q12, q22]])`` (see the user guide): closed
   forms for relu, erf and identity, 2-d Gauss-Hermite quadrature
   (:class:`GaussHermiteDual`) for every other activation. Called as
   ``dual(q11, q22, q12, tangents=(dq11, dq22, dq12))`` it also returns the

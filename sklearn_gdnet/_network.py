@@ -1,7 +1,7 @@
 """The network core: parameter groups, initialization, forward and backward passes.
 
 Everything here is a pure function of arrays. One formula covers both
-parametrizations (DESIGN.md section 2): layer ``l`` computes
+parametrizations (see the user guide): layer ``l`` computes
 
     z_l = a_l * (h_{l-1} @ W_l) + c_l * b_l,        h_l = phi(z_l),
 
@@ -550,7 +550,7 @@ def max_ntk_eigenvalue(params, spec, X, sample_weight=None, trainable="all", rto
     (``J`` the Jacobian of all outputs with respect to the trained groups,
     ``W`` the sample weights), applied matrix-free as one backward and one
     forward-mode pass; the largest eigenvalue comes from Lanczos iterations.
-    Gradient descent on the loss of DESIGN.md section 2 is stable for steps
+    Gradient descent on the loss of the user guide is stable for steps
     ``eta < 2 N / lambda_max``.
     """
     groups = resolve_trainable(trainable, spec.depth)

@@ -97,8 +97,8 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
     """The infinitely wide network of the family, trained by gradient descent.
 
     Predictions of a fully connected network of infinite width (NTK
-    parametrization) trained on the weighted mean squared loss
-    ``1/(2N) sum_i w_i ||f(x_i) - y_i||^2``: after ``n_steps``
+    parametrization, see the user guide) trained on the weighted mean
+    squared loss ``1/(2N) sum_i w_i ||f(x_i) - y_i||^2``: after ``n_steps``
     gradient-descent steps of size ``learning_rate``, after gradient flow for
     time ``learning_rate * n_steps``, or converged, with the ridge ``alpha``.
     This is the width -> infinity limit of

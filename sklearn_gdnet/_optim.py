@@ -1,6 +1,6 @@
 """Training loops: pure functions on arrays, with history and stopping rules.
 
-The loss is DESIGN.md section 2's
+The loss is the user guide's
 
     L(theta) = 1/(2N) * sum_i w_i * ||f(x_i) - y_i||^2,     N = n * k,
 

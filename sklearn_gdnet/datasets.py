@@ -15,14 +15,20 @@ from scipy import special
 from sklearn.utils import check_random_state
 
 from ._compat import Integral, Interval, Real, StrOptions, validate_params
+from ._memory import check_fits_in_memory
+from ._quadrature import make_interval_quadrature, make_sphere_quadrature, quadrature_training_set
 
 __all__ = [
     "IntervalTarget",
     "SphereHarmonicTarget",
     "harmonic_dimension",
+    "make_interval_quadrature",
     "make_interval_regression",
+    "make_sphere_quadrature",
     "make_sphere_regression",
+    "quadrature_training_set",
     "sample_sphere",
+    "study_n_samples",
     "zonal_harmonic",
 ]
 
@@ -70,8 +76,23 @@ def sample_sphere(n_samples=100, n_features=3, *, random_state=None):
     >>> bool(np.allclose(np.linalg.norm(X, axis=1), 1.0))
     True
     """
+    _check_sphere_memory(n_samples, n_features, n_terms=0)
     rng = check_random_state(random_state)
     return _sample_sphere(rng, n_samples, n_features)
+
+
+def _check_sphere_memory(n_samples, n_features, n_terms):
+    # Gaussian draw and its normalized copy (2 n d), the projections on the
+    # poles and their clipped copy (2 n K), and a few length-n vectors; the
+    # peak measured at n = 2e6, d = 3, K = 31 is 0.86 times this count.
+    n_values = 2 * n_samples * n_features + 2 * n_samples * n_terms + 8 * n_samples
+    n_values += 2 * n_terms * n_features
+    check_fits_in_memory(
+        8 * n_values,
+        f"Sampling {n_samples} points on the sphere in R^{n_features}"
+        + (f" with a {n_terms}-term target" if n_terms else ""),
+        "Use fewer samples (n_samples), fewer features or a lower max_degree.",
+    )
 
 
 def _sample_sphere(rng, n_samples, n_features):
@@ -341,6 +362,7 @@ def make_sphere_regression(
     >>> bool(np.isclose(target.l2_norm, np.sqrt(np.sum(k ** -5.0))))
     True
     """
+    _check_sphere_memory(n_samples, n_features, n_terms=max_degree + 1)
     rng = check_random_state(random_state)
     k = np.arange(max_degree + 1, dtype=float)
     magnitudes = np.zeros_like(k)
@@ -364,6 +386,21 @@ def _bump(x):
     return np.exp(-((x / _BUMP_WIDTH) ** 2))
 
 
+def _bump_squared_norm():
+    # (1/2) int_{-1}^{1} exp(-2 x^2 / w^2) dx = (1/2) w sqrt(pi / 2) erf(sqrt(2) / w)
+    return np.sqrt(np.pi / 2) * _BUMP_WIDTH * special.erf(np.sqrt(2) / _BUMP_WIDTH) / 2
+
+
+def _gaussian(x, amplitude, std):
+    return amplitude / (std * np.sqrt(2 * np.pi)) * np.exp(-(x**2) / (2 * std**2))
+
+
+def _gaussian_squared_norm(amplitude, std):
+    # g^2 = a^2 / (2 pi s^2) exp(-x^2 / s^2) and int_{-1}^{1} exp(-x^2 / s^2) dx
+    # = s sqrt(pi) erf(1 / s); half of a^2 erf(1 / s) / (2 s sqrt(pi)) under dx / 2.
+    return amplitude**2 * special.erf(1.0 / std) / (4.0 * std * np.sqrt(np.pi))
+
+
 def _cusp(x):
     return 1.0 - np.sqrt(np.abs(x))
 
@@ -372,33 +409,57 @@ def _step(x):
     return (x > 0).astype(float)
 
 
-# name: (function, exact squared L2 norm under dx / 2 on [-1, 1], smoothness)
+# name: (function, exact squared L2 norm under dx / 2 on [-1, 1], smoothness,
+# parameters and their defaults); the function and the norm take the parameters.
 _INTERVAL_TARGETS = {
-    "bump": (
-        _bump,
-        np.sqrt(np.pi / 2) * _BUMP_WIDTH * special.erf(np.sqrt(2) / _BUMP_WIDTH) / 2,
-        np.inf,
-    ),
-    "cusp": (_cusp, 1.0 / 6.0, 1.0),
-    "step": (_step, 0.5, 0.5),
+    "bump": (_bump, _bump_squared_norm, np.inf, {}),
+    "cusp": (_cusp, lambda: 1.0 / 6.0, 1.0, {}),
+    "gaussian": (_gaussian, _gaussian_squared_norm, np.inf, {"amplitude": 0.25, "std": 0.2}),
+    "step": (_step, lambda: 0.5, 0.5, {}),
 }
 
 
 class IntervalTarget:
     """One of the 1-d targets of the shallow-network study on ``[-1, 1]``.
 
-    ===========  ==============================  ==================================
-    name         function                        smoothness
-    ===========  ==============================  ==================================
-    ``"bump"``   :math:`\\exp(-(x / 0.25)^2)`     infinitely smooth
-    ``"cusp"``   :math:`1 - \\sqrt{|x|}`          in :math:`H^r` for ``r < 1``
-    ``"step"``   :math:`1\\{x > 0\\}`              in :math:`H^r` for ``r < 1/2``
-    ===========  ==============================  ==================================
+    ==============  =================================================  ==================
+    name            function                                           in :math:`H^r` for
+    ==============  =================================================  ==================
+    ``"gaussian"``  :math:`\\frac{a}{s\\sqrt{2\\pi}} e^{-x^2 / (2 s^2)}`  every ``r``
+    ``"cusp"``      :math:`1 - \\sqrt{|x|}`                             ``r < 1``
+    ``"step"``      :math:`1\\{x > 0\\}`                                 ``r < 1/2``
+    ``"bump"``      :math:`\\exp(-(x / 0.25)^2)`                        every ``r``
+    ==============  =================================================  ==================
+
+    The first three are the targets of Gentile and Welper [1]_. Their
+    Gaussians have ``s = 0.2`` and ``a = 0.1``, ``0.25`` (the one of the
+    paper's main figure, the default here) or ``0.5``. The ``"bump"`` is this
+    package's own smooth target; it is not one of the study's and is harder
+    to approximate (taller and narrower than the study's Gaussians).
+
+    Every target knows its exact :math:`L^2` norm, derived by hand. Under the
+    normalized measure ``dx / 2`` on ``[-1, 1]``:
+
+    .. math::
+
+        \\|\\mathrm{gaussian}\\|^2 = \\frac{a^2 \\operatorname{erf}(1/s)}{4 s \\sqrt\\pi},
+        \\qquad \\|\\mathrm{cusp}\\|^2 = \\frac16, \\qquad \\|\\mathrm{step}\\|^2 = \\frac12,
+        \\qquad \\|\\mathrm{bump}\\|^2 = \\frac{w}{2} \\sqrt{\\frac\\pi2}
+        \\operatorname{erf}\\Big(\\frac{\\sqrt2}{w}\\Big), \\ w = 0.25 .
+
+    Under the Lebesgue measure ``dx`` (what the study reports) each squared
+    norm doubles; see :func:`sklearn_gdnet.metrics.l2_norm`.
 
     Parameters
     ----------
-    name : {"bump", "cusp", "step"}
+    name : {"gaussian", "cusp", "step", "bump"}
         Which target.
+
+    amplitude : float, default=None
+        ``a`` of the Gaussian; None means 0.25. Only for ``"gaussian"``.
+
+    std : float, default=None
+        ``s`` of the Gaussian, positive; None means 0.2. Only for ``"gaussian"``.
 
     Attributes
     ----------
@@ -409,7 +470,15 @@ class IntervalTarget:
         ``1``.
 
     smoothness : float
-        The Sobolev exponent above (``inf`` for the bump).
+        The Sobolev exponent above (``inf`` for the Gaussian and the bump).
+
+    params : dict
+        The parameters of the target (empty but for the Gaussian).
+
+    References
+    ----------
+    .. [1] R. Gentile, G. Welper, "Approximation results for Gradient Descent
+       trained Shallow Neural Networks in 1d", arXiv:2209.08399, 2022.
 
     Examples
     --------
@@ -420,17 +489,38 @@ class IntervalTarget:
     array([0. , 1. , 0.5])
     >>> round(cusp.l2_norm ** 2, 12)  # (1/2) * integral over [-1, 1]
     0.166666666667
+    >>> gaussian = IntervalTarget("gaussian", amplitude=0.5)
+    >>> gaussian
+    IntervalTarget('gaussian', amplitude=0.5, std=0.2)
+    >>> round(float(gaussian(np.array([0.0]))[0]), 6)  # a / (s sqrt(2 pi))
+    0.997356
     """
 
     domain = "interval"
     n_features = 1
 
-    def __init__(self, name):
+    def __init__(self, name, *, amplitude=None, std=None):
         if name not in _INTERVAL_TARGETS:
             raise ValueError(
                 f"Unknown interval target {name!r}; expected one of {sorted(_INTERVAL_TARGETS)}."
             )
+        defaults = _INTERVAL_TARGETS[name][3]
+        given = {k: v for k, v in {"amplitude": amplitude, "std": std}.items() if v is not None}
+        unknown = sorted(set(given) - set(defaults))
+        if unknown:
+            raise ValueError(
+                f"The interval target {name!r} takes no parameter {unknown[0]!r}; only "
+                "'gaussian' has parameters (amplitude, std)."
+            )
+        params = {**defaults, **given}
+        for key, value in params.items():
+            if not (isinstance(value, Real) and np.isfinite(value)):
+                raise ValueError(f"{key} must be a finite number; got {value!r}.")
+            params[key] = float(value)
+        if "std" in params and not params["std"] > 0:
+            raise ValueError(f"std must be positive; got {params['std']!r}.")
         self.name = name
+        self.params = params
         self.smoothness = _INTERVAL_TARGETS[name][2]
 
     def __call__(self, X):
@@ -440,32 +530,78 @@ class IntervalTarget:
             X = X[:, 0]
         elif X.ndim != 1:
             raise ValueError(f"X must have shape (n_samples, 1); got {X.shape}.")
-        return _INTERVAL_TARGETS[self.name][0](X)
+        return _INTERVAL_TARGETS[self.name][0](X, **self.params)
 
     @property
     def l2_norm(self):
         """Exact L2 norm under the normalized measure ``dx / 2`` on ``[-1, 1]``."""
-        return float(np.sqrt(_INTERVAL_TARGETS[self.name][1]))
+        return float(np.sqrt(_INTERVAL_TARGETS[self.name][1](**self.params)))
 
     def __repr__(self):
-        return f"IntervalTarget({self.name!r})"
+        params = "".join(f", {k}={v!r}" for k, v in self.params.items())
+        return f"IntervalTarget({self.name!r}{params})"
+
+    def __eq__(self, other):
+        return (
+            isinstance(other, IntervalTarget)
+            and other.name == self.name
+            and other.params == self.params
+        )
+
+    def __hash__(self):
+        return hash((self.name, tuple(sorted(self.params.items()))))
+
+
+def study_n_samples(width, target):
+    """Number of training points of the shallow 1-d study for a network of this width.
+
+    Gentile and Welper train a network of width ``m`` on ``2 m`` equispaced
+    points of ``[-1, 1]``, and on ``2 m + 1`` for the cusp, so that its
+    singularity at 0 is a training point (``numpy.linspace(-1, 1, 2m + 1)``
+    contains 0, ``numpy.linspace(-1, 1, 2m)`` does not).
+
+    Parameters
+    ----------
+    width : int
+        The width ``m >= 1``.
+
+    target : str or IntervalTarget
+        The target (its name decides the ``+ 1``).
+
+    Returns
+    -------
+    n_samples : int
+        ``2 m``, or ``2 m + 1`` for the cusp.
+
+    Examples
+    --------
+    >>> from sklearn_gdnet.datasets import study_n_samples
+    >>> study_n_samples(10, "gaussian"), study_n_samples(10, "cusp")
+    (20, 21)
+    """
+    name = target.name if isinstance(target, IntervalTarget) else target
+    if not (isinstance(width, Integral) and width >= 1):
+        raise ValueError(f"width must be a positive integer; got {width!r}.")
+    return 2 * int(width) + (name == "cusp")
 
 
 @validate_params(
     {
-        "n_samples": [Interval(Integral, 2, None, closed="left")],
-        "target": [StrOptions(set(_INTERVAL_TARGETS))],
+        "n_samples": [Interval(Integral, 2, None, closed="left"), None],
+        "target": [StrOptions(set(_INTERVAL_TARGETS)), IntervalTarget],
         "sampling": [StrOptions({"equispaced", "uniform"})],
+        "width": [Interval(Integral, 1, None, closed="left"), None],
         "noise": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
     },
     prefer_skip_nested_validation=True,
 )
 def make_interval_regression(
-    n_samples=100,
+    n_samples=None,
     *,
     target="cusp",
     sampling="equispaced",
+    width=None,
     noise=0.0,
     random_state=None,
 ):
@@ -473,15 +609,23 @@ def make_interval_regression(
 
     Parameters
     ----------
-    n_samples : int, default=100
-        Number of points.
+    n_samples : int, default=None
+        Number of points; None means 100, or the study's number for
+        ``width`` (see below). Pass ``n_samples`` or ``width``, not both.
 
-    target : {"bump", "cusp", "step"}, default="cusp"
-        The target function, see :class:`IntervalTarget`.
+    target : {"gaussian", "cusp", "step", "bump"} or IntervalTarget, default="cusp"
+        The target function, see :class:`IntervalTarget`; pass an
+        :class:`IntervalTarget` for a Gaussian with other parameters, e.g.
+        ``IntervalTarget("gaussian", amplitude=0.5)``.
 
     sampling : {"equispaced", "uniform"}, default="equispaced"
         ``"equispaced"``: ``numpy.linspace(-1, 1, n_samples)``;
         ``"uniform"``: i.i.d. uniform points, sorted.
+
+    width : int, default=None
+        The training grid of Gentile and Welper's study for networks of this
+        width ``m``: ``n_samples = 2 m`` equispaced points, ``2 m + 1`` for the
+        cusp so that 0 is a point (:func:`study_n_samples`).
 
     noise : float, default=0.0
         Standard deviation of Gaussian noise added to ``y``.
@@ -508,13 +652,34 @@ def make_interval_regression(
     array([-1. , -0.5,  0. ,  0.5,  1. ])
     >>> y
     array([0., 0., 0., 1., 1.])
+
+    The study's grid for a network of width 2, on the cusp (0 is a point):
+
+    >>> X, y, target = make_interval_regression(target="cusp", width=2)
+    >>> X.ravel()
+    array([-1. , -0.5,  0. ,  0.5,  1. ])
     """
+    function = target if isinstance(target, IntervalTarget) else IntervalTarget(target)
+    if width is not None:
+        if n_samples is not None:
+            raise ValueError(
+                f"Pass n_samples or width, not both; got n_samples={n_samples} and "
+                f"width={width} (the study uses {study_n_samples(width, function)} points)."
+            )
+        n_samples = study_n_samples(width, function)
+    elif n_samples is None:
+        n_samples = 100
+    # x, y and one temporary at a time: three length-n vectors at the peak (measured)
+    check_fits_in_memory(
+        8 * 4 * n_samples,
+        f"Sampling {n_samples} points on [-1, 1]",
+        "Use fewer samples (n_samples).",
+    )
     rng = check_random_state(random_state)
     if sampling == "equispaced":
         x = np.linspace(-1.0, 1.0, n_samples)
     else:
         x = np.sort(rng.uniform(-1.0, 1.0, n_samples))
-    function = IntervalTarget(target)
     X = x[:, None]
     y = function(X)
     if noise > 0:

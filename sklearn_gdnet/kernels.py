@@ -1,6 +1,6 @@
 """Infinite-width kernels of the network family: the NNGP and the NTK.
 
-This module is DESIGN.md section 3, line by line. For inputs ``x, x'`` of
+This module is the recursion of the user guide, line by line. For inputs ``x, x'`` of
 dimension ``d``, with ``E1 = E[phi(u) phi(v)]`` and ``E0 = E[phi'(u) phi'(v)]``
 for ``(u, v) ~ N(0, [[K^l(x,x), K^l(x,x')], [K^l(x,x'), K^l(x',x')]])``
 (the dual maps of the activation table, :mod:`sklearn_gdnet._activations`)::
@@ -339,10 +339,12 @@ class _NetworkKernel(Kernel):
 
     @property
     def hyperparameter_weight_std(self):
+        """The hyperparameter ``weight_std`` with its bounds (for GPR's optimizer)."""
         return Hyperparameter("weight_std", "numeric", self.weight_std_bounds)
 
     @property
     def hyperparameter_bias_std(self):
+        """The hyperparameter ``bias_std`` with its bounds (for GPR's optimizer)."""
         return Hyperparameter("bias_std", "numeric", self.bias_std_bounds)
 
     def _recursion(self):
@@ -429,7 +431,7 @@ class NNGP(_NetworkKernel):
     """Neural network Gaussian process kernel of the network family.
 
     The covariance ``K^{L+1}(x, x')`` of the outputs of a randomly initialized
-    network of infinite width (DESIGN.md section 3): a fully connected network
+    network of infinite width (see the user guide): a fully connected network
     with ``depth`` hidden layers, activation ``activation`` and initialization
     scales ``weight_std`` (``sigma_w``) and ``bias_std`` (``sigma_b``). The
     hyperparameters ``weight_std`` and ``bias_std`` can be fitted (log scale
@@ -517,7 +519,7 @@ class NNGP(_NetworkKernel):
 class NTK(_NetworkKernel):
     """Neural tangent kernel of the network family.
 
-    ``T^{L+1}(x, x')`` of DESIGN.md section 3: the limit, as the width grows,
+    ``T^{L+1}(x, x')`` of the user guide: the limit, as the width grows,
     of ``sum_g <df(x)/dg, df(x')/dg>`` over the trained parameter groups ``g``
     of a network in the NTK parametrization, the kernel that governs its
     gradient-descent training. The hyperparameters ``weight_std`` and

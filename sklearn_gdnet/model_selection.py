@@ -10,14 +10,17 @@ and joblib backends (``joblib.parallel_config(backend=...)``, dask) apply.
 from __future__ import annotations
 
 import itertools
-import sys
 import time
+import traceback
+import warnings
+from collections import defaultdict
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 
 import numpy as np
 from scipy import stats
 from sklearn.base import clone
+from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics import check_scoring
 from sklearn.utils.parallel import Parallel, delayed
 
@@ -138,9 +141,13 @@ def fit_rate(widths, errors, *, confidence_level=0.95):
         raise ValueError(f"confidence_level must be in (0, 1); got {confidence_level}.")
     widths, errors = _check_widths_errors(widths, errors)
     x = np.repeat(np.log(widths), errors.shape[1])
-    z = np.log(errors).ravel()
+    return _fit_log_log(x, np.log(errors).ravel(), confidence_level)
+
+
+def _fit_log_log(x, z, confidence_level):
+    """Least squares of ``z = log C - rate * x`` with the slope's t-interval."""
     n = x.shape[0]
-    if np.ptp(x) == 0:
+    if n == 0 or np.ptp(x) == 0:
         raise ValueError("A rate needs at least two distinct widths.")
     x_mean, z_mean = x.mean(), z.mean()
     sxx = np.sum((x - x_mean) ** 2)
@@ -203,19 +210,23 @@ class WidthStudyResult:
     """Every error of a width study, with its fitted and local rates.
 
     Returned by :func:`width_study`; the rates are computed from the errors on
-    access (properties ``rate``, ``local_rates`` and ``mean_errors``).
+    access (properties ``rate``, ``local_rates`` and ``mean_errors``). Fits
+    that failed (see ``error_score`` in :func:`width_study`) are flagged in
+    ``fit_failed`` and left out of all three.
 
     Parameters
     ----------
     widths : ndarray of shape (n_widths,)
-        The widths.
+        The widths as numbers: for tuple values of the width parameter
+        (``hidden_layer_sizes=(m, m)``), their common entry ``m``.
 
     seeds : list
         The seeds (``[None]`` when the study did not set one).
 
     errors : ndarray of shape (n_widths, n_seeds)
         ``errors[i, j]``: minus the score of the estimator of width
-        ``widths[i]`` and seed ``seeds[j]``.
+        ``widths[i]`` and seed ``seeds[j]`` (minus ``error_score`` where the
+        fit failed).
 
     fit_times : ndarray of shape (n_widths, n_seeds)
         Seconds spent in ``fit``.
@@ -228,6 +239,13 @@ class WidthStudyResult:
 
     confidence_level : float
         Level of the rate's confidence interval.
+
+    fit_failed : ndarray of bool of shape (n_widths, n_seeds), default=None
+        Where fitting or scoring raised; None means no fit failed.
+
+    param_values : list, default=None
+        The values of ``param_name`` as they were set (tuples stay tuples);
+        None means ``widths``.
     """
 
     widths: np.ndarray
@@ -237,27 +255,51 @@ class WidthStudyResult:
     param_name: str = "width"
     name: str = "estimator"
     confidence_level: float = 0.95
+    fit_failed: np.ndarray | None = None
+    param_values: list | None = None
     _rate: RateFit | None = field(default=None, init=False, repr=False, compare=False)
+
+    def _succeeded(self):
+        if self.fit_failed is None:
+            return np.ones(np.shape(self.errors), dtype=bool)
+        return ~np.asarray(self.fit_failed, dtype=bool)
+
+    def _log_mean_errors(self):
+        ok = self._succeeded()
+        _check_widths_errors(self.widths, np.where(ok, self.errors, 1.0))
+        return _log_means(self.errors, ok)
 
     @property
     def rate(self) -> RateFit:
-        """The rate fitted over all widths and seeds (:func:`fit_rate`)."""
+        """The rate fitted over all widths and successful seeds (:func:`fit_rate`)."""
         if self._rate is None:
-            self._rate = fit_rate(self.widths, self.errors, confidence_level=self.confidence_level)
+            ok = self._succeeded()
+            if ok.all():
+                self._rate = fit_rate(
+                    self.widths, self.errors, confidence_level=self.confidence_level
+                )
+            else:
+                widths, errors = _check_widths_errors(
+                    self.widths, np.where(ok, self.errors, 1.0)
+                )
+                x = np.broadcast_to(np.log(widths)[:, None], errors.shape)[ok]
+                self._rate = _fit_log_log(x, np.log(errors[ok]), self.confidence_level)
         return self._rate
 
     @property
     def local_rates(self) -> np.ndarray:
-        """Rates between neighbouring widths (:func:`local_rates`)."""
-        return local_rates(self.widths, self.errors)
+        """Rates between neighbouring widths (:func:`local_rates`); nan next to a
+        width whose fits all failed."""
+        return -np.diff(self._log_mean_errors()) / np.diff(np.log(self.widths))
 
     @property
     def mean_errors(self) -> np.ndarray:
-        """Geometric mean of the errors over seeds, per width."""
-        return np.exp(np.log(self.errors).mean(axis=1))
+        """Geometric mean of the errors over successful seeds, per width."""
+        return np.exp(self._log_mean_errors())
 
     def to_records(self):
-        """One dict per (width, seed): ``name, width, seed, error, fit_time``."""
+        """One dict per (width, seed): ``name, width, seed, error, fit_time, fit_failed``."""
+        failed = ~self._succeeded()
         return [
             {
                 "name": self.name,
@@ -265,10 +307,18 @@ class WidthStudyResult:
                 "seed": seed,
                 "error": float(self.errors[i, j]),
                 "fit_time": float(self.fit_times[i, j]),
+                "fit_failed": bool(failed[i, j]),
             }
             for i, w in enumerate(self.widths)
             for j, seed in enumerate(self.seeds)
         ]
+
+
+def _log_means(errors, mask):
+    """Mean of ``log(errors)`` over the masked seeds of each width; nan where none is."""
+    counts = mask.sum(axis=1)
+    sums = np.where(mask, np.log(np.where(mask, errors, 1.0)), 0.0).sum(axis=1)
+    return np.divide(sums, counts, out=np.full(counts.shape, np.nan), where=counts > 0)
 
 
 def _seed_param_for(param_name):
@@ -282,15 +332,87 @@ def _owner_name(estimator, param_name):
     return type(owner).__name__
 
 
-def _fit_and_score(estimator, params, X, y, X_eval, y_eval, scorer, fit_params):
-    estimator = clone(estimator).set_params(**params)
+def _width_value(value):
+    """The value to set and its width as a number; tuples are constant-width layer sizes."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, (tuple, list, np.ndarray)):
+        entries = [v.item() if isinstance(v, np.generic) else v for v in np.ravel(value)]
+        if (
+            not entries
+            or not all(isinstance(v, Integral) and not isinstance(v, bool) for v in entries)
+            or len(set(entries)) != 1
+            or entries[0] < 1
+        ):
+            raise ValueError(
+                "A tuple width (hidden_layer_sizes) must hold one positive integer m, "
+                f"repeated once per layer, so that the width is m; got {value!r}."
+            )
+        return tuple(entries), float(entries[0])
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ValueError(f"widths must be numbers or tuples of integers; got {value!r}.")
+    return value, float(value)
+
+
+class _Failure:
+    """What went wrong in one (width, seed) task, for the warning and the log."""
+
+    def __init__(self, stage, exc):
+        self.stage = stage
+        self.summary = f"{type(exc).__name__}: {exc}"
+        self.traceback = "".join(traceback.format_exception(exc))
+
+
+def _fit_and_score(estimator, params, X, y, X_eval, y_eval, scorer, fit_params, error_score):
     start = time.perf_counter()
-    estimator.fit(X, y, **fit_params)
+    try:
+        estimator = clone(estimator).set_params(**params)
+        estimator.fit(X, y, **fit_params)
+    except Exception as exc:
+        if error_score == "raise":
+            raise
+        return _Failure("fit", exc), time.perf_counter() - start
     fit_time = time.perf_counter() - start
-    scores = scorer(estimator, X_eval, y_eval)
+    try:
+        scores = scorer(estimator, X_eval, y_eval)
+    except Exception as exc:
+        if error_score == "raise":
+            raise
+        return _Failure("score", exc), fit_time
     if isinstance(scores, dict):
         return {key: -float(value) for key, value in scores.items()}, fit_time
     return -float(scores), fit_time
+
+
+def _report_failures(failures, n_fits, error_score):
+    """Raise when every fit failed, warn (like scikit-learn's searches) when some did."""
+    if not failures:
+        return
+    groups = defaultdict(list)
+    for (width, seed), failure in failures:
+        groups[(failure.stage, failure.summary)].append((failure, width, seed))
+    details = []
+    for (stage, _), items in groups.items():
+        pairs = ", ".join(f"(width={w}, seed={s})" for _, w, s in items)
+        details.append(
+            f"{'-' * 80}\n{len(items)} fits failed in {stage} at {pairs} with the "
+            f"following error:\n{items[0][0].traceback}"
+        )
+    if len(failures) == n_fits:
+        raise ValueError(
+            f"All the {n_fits} fits of the width study failed. The estimator or its "
+            "parameters are likely misconfigured.\n\nBelow are more details about the "
+            "failures:\n" + "\n".join(details)
+        )
+    warnings.warn(
+        f"\n{len(failures)} fits failed out of a total of {n_fits}. Their errors are "
+        f"set to -error_score = {-error_score!r} and left out of the rates.\n"
+        "If these failures are not expected, you can try to debug them by setting "
+        "error_score='raise'.\n\nBelow are more details about the failures:\n"
+        + "\n".join(details),
+        FitFailedWarning,
+        stacklevel=3,
+    )
 
 
 def width_study(
@@ -308,6 +430,7 @@ def width_study(
     fit_params=None,
     n_jobs=None,
     verbose=0,
+    error_score=np.nan,
     confidence_level=0.95,
     name=None,
 ):
@@ -333,8 +456,11 @@ def width_study(
     y : array-like of shape (n_samples,)
         Training targets.
 
-    widths : array-like of int
-        The widths, ideally increasing and spread geometrically.
+    widths : array-like of int or of tuple
+        The widths, ideally increasing and spread geometrically. A tuple, for
+        a parameter such as :class:`~sklearn.neural_network.MLPRegressor`'s
+        ``hidden_layer_sizes``, is set as given and must repeat one width
+        ``m`` (``(m,)``, ``(m, m)``, ...), which is the width of the rate.
 
     scoring : str, callable, list or dict
         A scorer ``scorer(estimator, X, y)`` returning minus an error, such as
@@ -368,7 +494,17 @@ def width_study(
         ``joblib.parallel_config`` context.
 
     verbose : int, default=0
-        ``>= 1``: one line per finished fit on stderr.
+        ``>= 1``: the number of fits, then one line per finished fit, on
+        standard output like scikit-learn's searches and this package's
+        estimators.
+
+    error_score : "raise" or float, default=np.nan
+        What to do when a fit (or its scoring) raises, as in scikit-learn's
+        searches: ``"raise"`` stops the study with the error; a number is
+        recorded as the score of that fit (its error is ``-error_score``), the
+        fit is flagged in ``fit_failed`` and left out of the rates, and a
+        :class:`~sklearn.exceptions.FitFailedWarning` lists the failures. If
+        every fit fails, a ``ValueError`` says why.
 
     confidence_level : float, default=0.95
         Level of the rate's confidence interval.
@@ -402,19 +538,26 @@ def width_study(
     ... )
     >>> result = width_study(
     ...     model, X, y,
-    ...     widths=[2, 8, 32],
+    ...     widths=[(2, 2), (8, 8), (32, 32)],
     ...     param_name="mlpregressor__hidden_layer_sizes",
     ...     seeds=[0, 1],
     ...     scoring=make_l2_error_scorer(target),
     ... )
     >>> result.errors.shape
     (3, 2)
+    >>> result.widths
+    array([ 2.,  8., 32.])
     >>> result.local_rates.shape
     (2,)
     """
-    widths = np.asarray(widths)
-    if widths.ndim != 1 or widths.shape[0] < 1:
-        raise ValueError(f"widths must be a non-empty 1-d sequence; got {widths!r}.")
+    try:
+        values = None if isinstance(widths, str) else list(widths)
+    except TypeError:  # a scalar
+        values = None
+    if not values:
+        raise ValueError(f"widths must be a non-empty sequence; got {widths!r}.")
+    values, numeric = zip(*(_width_value(v) for v in values))
+    values, numeric = list(values), np.array(numeric, dtype=float)
     params = estimator.get_params()
     if param_name not in params:
         raise ValueError(
@@ -433,6 +576,12 @@ def width_study(
             raise ValueError(f"seeds must be integers; got {seeds}.")
     if not (isinstance(confidence_level, Real) and 0 < confidence_level < 1):
         raise ValueError(f"confidence_level must be in (0, 1); got {confidence_level}.")
+    if not (
+        error_score == "raise"
+        if isinstance(error_score, str)
+        else isinstance(error_score, Real) and not isinstance(error_score, bool)
+    ):
+        raise ValueError(f"error_score must be 'raise' or a number; got {error_score!r}.")
     if (X_test is None) != (y_test is None):
         raise ValueError("Pass both X_test and y_test, or neither.")
     scorer = check_scoring(estimator, scoring=scoring)
@@ -440,51 +589,71 @@ def width_study(
     fit_params = {} if fit_params is None else fit_params
     name = _owner_name(estimator, param_name) if name is None else name
 
-    # tuples for MLPRegressor's hidden_layer_sizes-style width parameters stay as given
-    grid = [(i, j) for i in range(widths.shape[0]) for j in range(len(seeds))]
+    grid = [(i, j) for i in range(len(values)) for j in range(len(seeds))]
 
     def task_params(i, j):
-        width = widths[i].item()
-        task = {param_name: width}
+        task = {param_name: values[i]}
         if seeds[j] is not None:
             task[seed_param] = seeds[j]
         return task
 
     tasks = (
         delayed(_fit_and_score)(
-            estimator, task_params(i, j), X, y, X_eval, y_eval, scorer, fit_params
+            estimator, task_params(i, j), X, y, X_eval, y_eval, scorer, fit_params, error_score
         )
         for i, j in grid
     )
-    errors = {}
-    fit_times = np.empty((widths.shape[0], len(seeds)))
+    if verbose:
+        print(
+            f"[width_study] Fitting {name} at {len(values)} widths x {len(seeds)} seeds, "
+            f"totalling {len(grid)} fits",
+            flush=True,
+        )
+    outputs = {}
+    failures = []
+    fit_times = np.empty((len(values), len(seeds)))
     start = time.perf_counter()
-    outputs = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
-    for done, ((i, j), (error, fit_time)) in enumerate(zip(grid, outputs), start=1):
-        for key, value in error.items() if isinstance(error, dict) else [(None, error)]:
-            errors.setdefault(key, np.empty_like(fit_times))[i, j] = value
+    results_iter = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
+    for done, ((i, j), (output, fit_time)) in enumerate(zip(grid, results_iter), start=1):
+        outputs[i, j] = output
         fit_times[i, j] = fit_time
+        if isinstance(output, _Failure):
+            failures.append(((values[i], seeds[j]), output))
+            shown = f"FAILED in {output.stage}: {output.summary}"
+        elif isinstance(output, dict):
+            shown = " ".join(f"{key}={value:.4g}" for key, value in output.items())
+        else:
+            shown = f"error={output:.4g}"
         if verbose:
-            shown = " ".join(
-                f"{'error' if key is None else key}={value[i, j]:.4g}"
-                for key, value in errors.items()
-            )
             print(
-                f"[width_study] {name} width={widths[i]} seed={seeds[j]} {shown} "
-                f"fit={fit_time:.2f}s ({done}/{len(grid)}, "
-                f"{time.perf_counter() - start:.1f}s)",
-                file=sys.stderr,
+                f"[width_study] END {param_name}={values[i]} seed={seeds[j]}; {shown}; "
+                f"fit={fit_time:.2f}s ({done}/{len(grid)}, {time.perf_counter() - start:.1f}s)",
                 flush=True,
             )
+    _report_failures(failures, len(grid), error_score)
+
+    first = next(out for out in outputs.values() if not isinstance(out, _Failure))
+    keys = list(first) if isinstance(first, dict) else [None]
+    fit_failed = np.zeros(fit_times.shape, dtype=bool)
+    errors = {key: np.empty(fit_times.shape) for key in keys}
+    for (i, j), output in outputs.items():
+        fit_failed[i, j] = isinstance(output, _Failure)
+        for key in keys:
+            if fit_failed[i, j]:
+                errors[key][i, j] = -error_score
+            else:
+                errors[key][i, j] = output if key is None else output[key]
     results = {
         key: WidthStudyResult(
-            widths=widths.astype(float),
+            widths=numeric.copy(),
             seeds=seeds,
             errors=value,
             fit_times=fit_times.copy(),
             param_name=param_name,
             name=name if key is None else f"{name} {key}",
             confidence_level=confidence_level,
+            fit_failed=fit_failed.copy() if fit_failed.any() else None,
+            param_values=list(values),
         )
         for key, value in errors.items()
     }
@@ -496,6 +665,38 @@ def width_study(
 
 # dotted, dash-dotted, long-dashed: reference slopes stay apart in print
 _REFERENCE_STYLES = [(0, (1, 2)), (0, (6, 2, 1, 2)), (0, (8, 3))]
+
+
+def _rate_or_none(widths, errors, usable):
+    """The rate over the usable errors, or None where none can be fitted."""
+    x = np.broadcast_to(np.log(widths)[:, None], errors.shape)[usable]
+    if x.shape[0] < 2 or np.ptp(x) == 0:
+        return None
+    return _fit_log_log(x, np.log(errors[usable]), 0.95)
+
+
+def _reference_segment(widths, mean, data, rate):
+    """End points of ``c * width^-rate`` through the data's centre, clipped to its range.
+
+    The line passes through the geometric means of the widths and of the
+    mean errors; it is kept where the width lies within the widths and the
+    value within the errors, so that it never widens the axes.
+    """
+    finite = np.isfinite(mean)
+    if not finite.any() or data.size == 0:
+        return None
+    log_w = np.log(widths[finite])
+    x0, y0 = log_w.mean(), np.log(mean[finite]).mean()
+    low, high = log_w.min(), log_w.max()
+    y_low, y_high = np.log(data.min()), np.log(data.max())
+    if rate != 0:
+        # y = y0 - rate (x - x0) stays in [y_low, y_high] for x between these two
+        ends = sorted([x0 - (y_high - y0) / rate, x0 - (y_low - y0) / rate])
+        low, high = max(low, ends[0]), min(high, ends[1])
+    if not high > low:
+        return None
+    x = np.array([low, high])
+    return np.exp(x), np.exp(y0 - rate * (x - x0))
 
 
 def _import_pyplot():
@@ -514,9 +715,15 @@ class WidthStudyDisplay:
 
     Draws every (width, seed) error as a faint point, the geometric mean over
     seeds as a line, the fitted rate as a dashed line and reference slopes
-    ``width^-r`` through the first mean error. Create it with
-    :meth:`from_study` or :meth:`from_estimator`; call :meth:`plot` again with
-    ``ax=display.ax_`` to overlay several estimators. Needs matplotlib.
+    ``width^-r``. A reference line passes through the centre of the data (the
+    geometric means of the widths and of the mean errors) and is drawn only
+    where it stays within the range of the widths and of the errors, so that
+    it never stretches the axes beyond the data. Each of the mean, the fit
+    and every reference slope has one legend entry; on axes that already
+    carry a reference slope (an overlay), it is not drawn again. Create the
+    display with :meth:`from_study` or :meth:`from_estimator`; call
+    :meth:`plot` again with ``ax=display.ax_`` to overlay several estimators.
+    Needs matplotlib.
 
     Parameters
     ----------
@@ -524,7 +731,8 @@ class WidthStudyDisplay:
         The widths.
 
     errors : ndarray of shape (n_widths, n_seeds)
-        The errors.
+        The errors; entries that are not positive and finite (failed fits)
+        are left out.
 
     rate : RateFit, default=None
         The fitted rate; None fits it (when there are two or more widths).
@@ -541,10 +749,10 @@ class WidthStudyDisplay:
         Every error (``None`` when ``show_seeds=False``).
 
     fit_line_ : matplotlib Line2D or None
-        The fitted rate.
+        The fitted rate (None when no rate could be fitted).
 
     reference_lines_ : list of matplotlib Line2D
-        The reference slopes.
+        The reference slopes drawn by this call.
 
     ax_ : matplotlib Axes
         Axes with the plot.
@@ -561,15 +769,20 @@ class WidthStudyDisplay:
     >>> display = WidthStudyDisplay(widths, errors, name="GD").plot()
     >>> display.ax_.get_xscale()
     'log'
+    >>> [text.get_text() for text in display.ax_.get_legend().get_texts()]
+    ['GD', 'GD: fitted rate 0.51', 'width^-0.5', 'width^-1']
     """
 
     def __init__(self, widths, errors, *, rate=None, name=None):
         self.widths = np.asarray(widths, dtype=float)
         self.errors = np.asarray(errors, dtype=float).reshape(self.widths.shape[0], -1)
-        if rate is None and np.unique(self.widths).shape[0] > 1:
-            rate = fit_rate(self.widths, self.errors)
+        if rate is None:
+            rate = _rate_or_none(self.widths, self.errors, self._usable())
         self.rate = rate
         self.name = name
+
+    def _usable(self):
+        return np.isfinite(self.errors) & (self.errors > 0)
 
     def plot(self, ax=None, *, name=None, reference_slopes=(0.5, 1.0), show_seeds=True):
         """Draw the study.
@@ -584,6 +797,7 @@ class WidthStudyDisplay:
 
         reference_slopes : iterable of float, default=(0.5, 1.0)
             Rates ``r`` of the reference lines ``width^-r``; empty for none.
+            Slopes already drawn on ``ax`` are not drawn again.
 
         show_seeds : bool, default=True
             Draw each seed's error as a point.
@@ -597,20 +811,20 @@ class WidthStudyDisplay:
         if ax is None:
             _, ax = plt.subplots()
         name = self.name if name is None else name
-        mean = np.exp(np.log(self.errors).mean(axis=1))
-        label = name if name is not None else "error"
-        if self.rate is not None:
-            label = f"{label} (rate {self.rate.rate:.2f})"
+        label = "error" if name is None else name
+        usable = self._usable()
+        mean = np.exp(_log_means(self.errors, usable))
         (self.line_,) = ax.plot(self.widths, mean, "o-", label=label)
         color = self.line_.get_color()
         self.points_ = None
         if show_seeds:
             self.points_ = ax.scatter(
-                np.repeat(self.widths, self.errors.shape[1]),
-                self.errors.ravel(),
+                np.broadcast_to(self.widths[:, None], self.errors.shape)[usable],
+                self.errors[usable],
                 color=color,
                 alpha=0.3,
                 s=12,
+                label="_nolegend_",
             )
         self.fit_line_ = None
         if self.rate is not None:
@@ -620,16 +834,23 @@ class WidthStudyDisplay:
                 "--",
                 color=color,
                 alpha=0.7,
+                label=f"{label}: fitted rate {self.rate.rate:.2f}",
             )
         self.reference_lines_ = []
+        drawn = {line.get_gid() for line in ax.get_lines()}
+        data = self.errors[usable] if show_seeds else mean[np.isfinite(mean)]
         for r, style in zip(reference_slopes, itertools.cycle(_REFERENCE_STYLES)):
+            gid = f"sklearn_gdnet.reference_slope={float(r)!r}"
+            segment = _reference_segment(self.widths, mean, data, float(r))
+            if gid in drawn or segment is None:
+                continue
             (line,) = ax.plot(
-                self.widths,
-                mean[0] * (self.widths / self.widths[0]) ** (-r),
+                *segment,
                 linestyle=style,
                 color="gray",
                 linewidth=1,
                 label=f"width^-{r:g}",
+                gid=gid,
             )
             self.reference_lines_.append(line)
         ax.set_xscale("log")
@@ -669,8 +890,12 @@ class WidthStudyDisplay:
         display : WidthStudyDisplay
             The drawn display.
         """
-        rate = result.rate if np.unique(result.widths).shape[0] > 1 else None
-        display = cls(result.widths, result.errors, rate=rate, name=result.name)
+        try:
+            rate = result.rate
+        except ValueError:  # one width, or errors without a logarithm
+            rate = None
+        errors = np.where(result._succeeded(), result.errors, np.nan)
+        display = cls(result.widths, errors, rate=rate, name=result.name)
         return display.plot(
             ax=ax, name=name, reference_slopes=reference_slopes, show_seeds=show_seeds
         )

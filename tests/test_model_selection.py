@@ -150,6 +150,7 @@ def test_width_study_pipeline_matches_separate_fits(sphere_data):
         "seed": 1,
         "error": result.errors[0, 1],
         "fit_time": result.fit_times[0, 1],
+        "fit_failed": False,
     }
 
 
@@ -218,14 +219,20 @@ def test_width_study_multimetric_matches_single_metric(sphere_data):
     assert both["l2"].name == "GDNetworkRegressor l2"
 
 
-def test_width_study_verbose_reports_on_stderr(sphere_data, capsys):
+def test_width_study_verbose_reports_on_stdout_like_the_estimators(sphere_data, capsys):
+    # scikit-learn's searches and this package's estimators print progress on
+    # stdout; the study used to print on stderr
     X, y, target = sphere_data
     width_study(
         _network(), X, y, widths=[8], seeds=[0], scoring=make_l2_error_scorer(target), verbose=1
     )
     captured = capsys.readouterr()
-    assert "width=8 seed=0" in captured.err
-    assert captured.out == ""
+    assert "totalling 1 fits" in captured.out
+    assert "width=8 seed=0" in captured.out
+    assert captured.err == ""
+    _network().set_params(width=8, verbose=1).fit(X, y)
+    estimator_output = capsys.readouterr()
+    assert "loss" in estimator_output.out and estimator_output.err == ""
 
 
 def test_width_study_validates(sphere_data):
@@ -270,7 +277,7 @@ def test_display_from_study(pyplot):
     fit_x, fit_y = display.fit_line_.get_xdata(), display.fit_line_.get_ydata()
     np.testing.assert_allclose(np.diff(np.log(fit_y)) / np.diff(np.log(fit_x)), -result.rate.rate)
     labels = [t.get_text() for t in display.ax_.get_legend().get_texts()]
-    assert labels[0].startswith("net (rate 0.")
+    assert labels[:2] == ["net", f"net: fitted rate {result.rate.rate:.2f}"]
 
 
 def test_display_overlays_on_given_axes(pyplot):
