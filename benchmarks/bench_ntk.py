@@ -19,6 +19,26 @@ Three measurements, each against a reference measured in the same run:
    set size (``VmHWM``) over the resident size just before fit. Target: <= 2.5 n^2 8 bytes.
 
 Times are medians of repeats.
+
+4. The solvers of NTKRegressor (``solver=``; section "solvers", apart from the
+   kernel sections above):
+
+   * accuracy: ``"nystroem"`` with every point a center (M = n) against
+     ``"cholesky"`` (converged, ridge) and ``"eigh"`` (finite-step GD, flow and
+     the ensemble's standard deviation), and ``"jacobian"`` against ``"eigh"``
+     on the same finite network; target: 1e-6 relative at n = 5,000 (``--large``);
+   * scale, each case in a fresh subprocess (time and peak resident memory
+     ``VmHWM``): ``"nystroem"`` on n points of S^2 (d = 3, depth 2, ReLU) with
+     M centers, converged and after 1000 GD steps, predicting 10,000 points;
+     targets at n = 200,000, M = 5,000 (``--large``): 5 minutes and 2 GiB each;
+     ``"jacobian"`` for a width-64 depth-1 network at ``n_steps=1000``; target
+     at n = 100,000 (``--large``): 1 minute.
+
+   The default sizes are small (n = 1,000 for accuracy, n = 20,000 with
+   M = 1,000, n = 20,000 for the Jacobian)::
+
+       python benchmarks/bench_ntk.py --solvers-only            # a few minutes
+       python benchmarks/bench_ntk.py --solvers-only --large    # the targets
 """
 
 import argparse
@@ -225,7 +245,173 @@ def bench_memory(n, mode, rows):
     )
 
 
-def main():
+# --- 4. the solvers of NTKRegressor --------------------------------------------------
+
+
+def sphere_data(n, seed=0, d=3):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    y = np.sin(3 * X[:, 0]) * X[:, 1] + 0.1 * rng.normal(size=n)
+    return X, y
+
+
+def _relative(ours, ref):
+    return float(np.abs(ours - ref).max() / np.abs(ref).max())
+
+
+def _report(row):
+    """Print a row as soon as it is measured (the large cases take minutes)."""
+    name, ours, _, ref, note = row
+    print(
+        f"  ... {name}: {_format(ours).strip()} (target {_format(ref).strip()}) {note}", flush=True
+    )
+
+
+def bench_solver_accuracy(n, rows, n_test=1000):
+    """Low-rank solvers with exact features against the exact solvers."""
+    X, y = sphere_data(n)
+    X_test, _ = sphere_data(n_test, seed=1)
+    cases = [
+        ("converged, ridge 1e-3", dict(alpha=1e-3), "cholesky"),
+        ("GD n_steps=100", dict(n_steps=100), "eigh"),
+        ("flow n_steps=100", dict(n_steps=100, dynamics="flow"), "eigh"),
+    ]
+    for label, params, exact_solver in cases:
+        start = time.perf_counter()
+        exact = NTKRegressor(solver=exact_solver, **params).fit(X, y)
+        t_exact = time.perf_counter() - start
+        start = time.perf_counter()
+        low = NTKRegressor(solver="nystroem", n_components=n, **params).fit(X, y)
+        t_low = time.perf_counter() - start
+        mean_e, std_e = exact.predict(X_test, return_std=True)
+        mean_l, std_l = low.predict(X_test, return_std=True)
+        timing = f"fit {t_low:.1f} s vs {exact_solver} {t_exact:.1f} s"
+        rows.append(
+            (
+                f"nystroem M=n={n} vs {exact_solver}: {label}, mean",
+                _relative(mean_l, mean_e),
+                "target max relative error",
+                1e-6,
+                timing,
+            )
+        )
+        rows.append(
+            (
+                f"nystroem M=n={n} vs {exact_solver}: {label}, std",
+                _relative(std_l, std_e),
+                "target max relative error",
+                1e-6,
+                "",
+            )
+        )
+        _report(rows[-2])
+        _report(rows[-1])
+    params = dict(finite_width=64, depth=1, n_steps=1000, random_state=0)
+    m = min(n, 2000)  # the exact solver on the empirical kernel is O(n^3)
+    exact = NTKRegressor(solver="eigh", **params).fit(X[:m], y[:m])
+    jac = NTKRegressor(solver="jacobian", **params).fit(X[:m], y[:m])
+    rows.append(
+        (
+            f"jacobian vs eigh, width 64 depth 1, n={m}, mean",
+            _relative(jac.predict(X_test), exact.predict(X_test)),
+            "target max relative error",
+            1e-6,
+            f"r = {jac.n_components_} features",
+        )
+    )
+
+
+SOLVER_CHILD = r"""
+import json, sys, time, numpy as np
+sys.path.insert(0, sys.argv[2])
+from bench_ntk import sphere_data
+from sklearn_gdnet import NTKRegressor
+
+def status(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+
+case = json.loads(sys.argv[1])
+X, y = sphere_data(case["n"])
+X_test, _ = sphere_data(case["n_test"], seed=1)
+before = status("VmRSS")
+cpu, start = time.process_time(), time.perf_counter()
+model = NTKRegressor(**case["params"]).fit(X, y)
+fit = time.perf_counter() - start
+start = time.perf_counter()
+pred = model.predict(X_test)
+predict = time.perf_counter() - start
+cpu = time.process_time() - cpu  # all threads of this process
+assert np.all(np.isfinite(pred))
+print(json.dumps({"fit": fit, "predict": predict, "cpu": cpu, "before": before,
+                  "peak": status("VmHWM"), "solver": model.solver_}))
+"""
+
+
+def bench_solver_scale(label, n, params, target_s, rows, n_test=10_000, target_mib=2048):
+    case = {"n": n, "n_test": n_test, "params": params}
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = subprocess.run(
+        [sys.executable, "-c", SOLVER_CHILD, json.dumps(case), here],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    total = res["fit"] + res["predict"]
+    rows.append(
+        (
+            f"{label}: fit + predict {n_test}",
+            total,
+            f"target {target_s} s",
+            target_s,
+            f"fit {res['fit']:.1f} s, predict {res['predict']:.1f} s ({res['solver']}); "
+            f"cpu/wall {res['cpu'] / total:.2f}",
+        )
+    )
+    _report(rows[-1])
+    if target_mib is not None:
+        rows.append(
+            (
+                f"{label}: peak resident memory, MiB",
+                res["peak"] / 2**20,
+                f"target {target_mib} MiB",
+                target_mib,
+                f"{(res['peak'] - res['before']) / 2**20:.0f} MiB above the process before fit",
+            )
+        )
+        _report(rows[-1])
+
+
+def bench_solvers(args, rows):
+    bench_solver_accuracy(args.solver_n, rows, n_test=min(args.test_n, 1000))
+    n, M, n_test = args.scale_n, args.components, args.test_n
+    common = dict(solver="nystroem", n_components=M, random_state=0)
+    label = f"nystroem n={n}, M={M}"
+    bench_solver_scale(f"{label}, converged", n, common, 300, rows, n_test=n_test)
+    bench_solver_scale(
+        f"{label}, GD 1000 steps", n, dict(common, n_steps=1000), 300, rows, n_test=n_test
+    )
+    jac = dict(solver="jacobian", finite_width=64, depth=1, n_steps=1000, random_state=0)
+    bench_solver_scale(
+        f"jacobian width 64, n={args.jacobian_n}, 1000 steps",
+        args.jacobian_n,
+        jac,
+        60,
+        rows,
+        n_test=n_test,
+        target_mib=None,
+    )
+
+
+def _format(value):
+    return f"{value:>9.2e}" if 0 < abs(value) < 1e-3 else f"{value:>9.3f}"
+
+
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes only")
     parser.add_argument(
@@ -236,20 +422,44 @@ def main():
         "peak is size-independent in units of n^2 8 bytes, and eigh at n = 10000 takes "
         "many minutes on 2 cores (default: 4000)",
     )
-    args = parser.parse_args()
+    parser.add_argument("--solvers-only", action="store_true", help="only section 4, the solvers")
+    parser.add_argument("--skip-solvers", action="store_true", help="skip section 4")
+    parser.add_argument(
+        "--large",
+        action="store_true",
+        help="section 4 at the sizes of its targets: accuracy at n = 5000, the "
+        "Nystroem solver at n = 200000 with M = 5000, the Jacobian at n = 100000",
+    )
+    parser.add_argument("--solver-n", type=int, default=None, help="n for accuracy")
+    parser.add_argument("--scale-n", type=int, default=None, help="n for the Nystroem scale")
+    parser.add_argument("--components", type=int, default=None, help="M for the scale")
+    parser.add_argument("--jacobian-n", type=int, default=None, help="n for the Jacobian")
+    parser.add_argument(
+        "--test-n", type=int, default=10_000, help="points predicted in the scale cases"
+    )
+    args = parser.parse_args(argv)
+    sizes = (5000, 200_000, 5000, 100_000) if args.large else (1000, 20_000, 1000, 20_000)
+    for name, value in zip(("solver_n", "scale_n", "components", "jacobian_n"), sizes):
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     rows = []
-    bench_kernels([1000] if args.quick else [1000, 3000], rows)
-    bench_fit_predict(1000 if args.quick else 3000, 1000, rows)
-    bench_memory(4000 if args.quick else 10000, "default", rows)
-    bench_memory(4000 if args.quick else 10000, "ridge", rows)
-    bench_memory(min(args.eigh_n, 2000) if args.quick else args.eigh_n, "steps", rows)
+    if not args.solvers_only:
+        bench_kernels([1000] if args.quick else [1000, 3000], rows)
+        bench_fit_predict(1000 if args.quick else 3000, 1000, rows)
+        bench_memory(4000 if args.quick else 10000, "default", rows)
+        bench_memory(4000 if args.quick else 10000, "ridge", rows)
+        bench_memory(min(args.eigh_n, 2000) if args.quick else args.eigh_n, "steps", rows)
+    if not args.skip_solvers:
+        bench_solvers(args, rows)
 
     print(f"numpy {np.__version__}, {os.cpu_count()} cores")
     header = f"{'measurement':<58} {'ours':>9} {'reference':<40} {'ref':>9} {'ratio':>6}  note"
     print(header)
     print("-" * len(header))
     for name, ours, ref_name, ref, note in rows:
-        print(f"{name:<58} {ours:>9.3f} {ref_name:<40} {ref:>9.3f} {ours / ref:>6.2f}  {note}")
+        print(
+            f"{name:<58} {_format(ours)} {ref_name:<40} {_format(ref)} {ours / ref:>6.2f}  {note}"
+        )
     print("times in seconds unless marked MiB; ratio = ours / reference")
 
 

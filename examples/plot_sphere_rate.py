@@ -16,7 +16,7 @@ and with kernel ridge? This example runs the width study of the theory
   (:class:`~sklearn_gdnet.GDNetworkRegressor`) are trained for a fixed number
   of full-batch gradient-descent steps, over several seeds;
 * the same training of the linearized network of each width
-  (``NTKRegressor(width=m)``: kernel gradient descent with the empirical NTK
+  (``NTKRegressor(finite_width=m)``: kernel gradient descent with the empirical NTK
   of one random network of width :math:`m`, started from the zero function);
 * kernel ridge with the NTK, approximated by :math:`m` Nystroem features
   (the kernel method's own notion of width);
@@ -119,7 +119,7 @@ for name, search, error in [
 # -------------
 # :func:`~sklearn_gdnet.model_selection.width_study` fits a clone for every
 # width and seed and records the continuous error. The same call works for
-# the GD network, for its linearization, which also has a ``width``, and for
+# the GD network, for its linearization, whose width is ``finite_width``, and for
 # kernel ridge with the NTK approximated by ``m`` Nystroem features, a
 # pipeline whose width is ``nystroem__n_components`` (the seed goes to
 # ``nystroem__random_state``, next to it).
@@ -133,7 +133,7 @@ nystroem_ridge = make_pipeline(
 study = partial(width_study, X=X, y=y, widths=widths, seeds=seeds, scoring=scorer)
 studies = {
     "GD network": study(network),
-    "linearized network": study(linearized),
+    "linearized network": study(linearized, param_name="finite_width"),
     "NTK ridge, m Nystroem features": study(nystroem_ridge, param_name="nystroem__n_components"),
 }
 

@@ -1,18 +1,19 @@
 """NTKRegressor: the infinitely wide network, trained by kernel solves.
 
-The estimator validates, builds the training kernel with
-:mod:`sklearn_gdnet.kernels` (or the empirical NTK of one random network),
-and hands it to the pure spectral solver below.
+The estimator validates, freezes the kernel configuration of the fit, and
+dispatches by ``solver`` to the pure solvers of :mod:`sklearn_gdnet._ntk_solvers`,
+the way :class:`~sklearn.linear_model.Ridge` dispatches to its solvers.
 """
 
 from __future__ import annotations
 
-import warnings
+import math
+from contextlib import contextmanager
 
 import numpy as np
-from scipy import linalg
+from scipy import linalg, sparse
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils import gen_batches
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._compat import (
@@ -22,75 +23,74 @@ from ._compat import (
     StrOptions,
     _check_sample_weight,
     _fit_context,
-    get_chunk_n_rows,
 )
 from ._family import FAMILY_CONSTRAINTS
 from ._memory import check_fits_in_memory
-from ._network import NetworkSpec, empirical_ntk, init_params, resolve_trainable
-from ._optim import auto_learning_rate
-from .exceptions import DivergenceWarning
-from .kernels import _kernel_diagonals, _kernel_matrices, _Recursion
+from ._network import resolve_trainable
+from ._ntk_solvers import (
+    SOLVERS,
+    Dynamics,
+    FittedKernels,
+    plan_fit,
+    predict_covariance,
+    predict_tiles,
+    spectral_factor,
+    tile_budget,
+)
+from .kernels import _Recursion
 
-__all__ = ["NTKRegressor"]
-
-#: Peak memory of ``fit`` in units of one ``n x n`` float64 matrix: the kernel and
-#: the eigenvectors (the eigensolver works in place on the kernel), plus slack for
-#: the tiles and LAPACK workspace.
-MEMORY_FACTOR = 2.5
+__all__ = ["NTKRegressor", "spectral_factor"]
 
 
-# --- the spectral solver: pure functions of arrays -----------------------------------
+@contextmanager
+def _transaction(estimator):
+    """Restore the estimator's previous state if the block fails in any way.
 
-
-def spectral_factor(lam, *, n_steps, learning_rate, dynamics, n_eff, alpha, cutoff=0.0):
-    """The function ``g(lambda)`` with ``M = W^1/2 V diag(g) V^T W^1/2``.
-
-    * ``n_steps=None``: ``1 / (lambda + alpha)``; for ``alpha = 0`` the
-      pseudo-inverse, ``0`` where ``lambda <= cutoff``.
-    * ``"gd"``: ``(1 - (1 - eta lambda / N)^k) / lambda``, computed as
-      ``-expm1(k log1p(-eta lambda / N)) / lambda`` (no cancellation as
-      ``lambda -> 0``) with the limit ``k eta / N`` at ``lambda = 0``.
-    * ``"flow"``: ``(1 - exp(-t lambda / N)) / lambda = -expm1(-t lambda / N) /
-      lambda`` with ``t = eta k`` and the limit ``t / N``.
+    Validation, memory checks and the solve all run on new state; a failure
+    (an error, a ``MemoryError``, a ``KeyboardInterrupt`` inside LAPACK) leaves
+    the previous fit, feature names included, exactly as it was.
     """
-    lam = np.maximum(lam, 0.0)
-    positive = lam > 0
-    safe = np.where(positive, lam, 1.0)
-    if n_steps is None:
-        if alpha > 0:
-            return 1.0 / (lam + alpha)
-        return np.where(lam > cutoff, 1.0 / safe, 0.0)
-    if dynamics == "flow":
-        t = learning_rate * n_steps
-        return np.where(positive, -np.expm1(-t * lam / n_eff) / safe, t / n_eff)
-    c = learning_rate * lam / n_eff
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        stable = -np.expm1(n_steps * np.log1p(-np.minimum(c, 1.0))) / safe
-        # c >= 1 (beyond the monotone regime): no cancellation, use the power
-        direct = (1.0 - (1.0 - c) ** n_steps) / safe
-    g = np.where(c < 1.0, stable, direct)
-    return np.where(positive, g, n_steps * learning_rate / n_eff)
+    saved = dict(vars(estimator))
+    try:
+        yield
+    except BaseException:
+        vars(estimator).clear()
+        vars(estimator).update(saved)
+        raise
 
 
-def _posterior_variance(A, K_test_train, k_test_diag, K_train):
-    """``K(x,x) - 2 A K(X,x) + A K(X,X) A^T`` row by row, for ``A = T(x,X) M``."""
-    var = k_test_diag - 2.0 * np.einsum("ij,ij->i", A, K_test_train)
-    var += np.einsum("ij,ij->i", A @ K_train, A)
-    return np.maximum(var, 0.0)
+def normalized_sample_weight(sample_weight, X):
+    """Weights scaled to mean one, and ``(max(w), mean(w / max(w)))``.
+
+    Scaled by the largest weight first, so that neither ``5e-324`` nor ``1e308``
+    overflows or underflows the normalization.
+    """
+    w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    w_max = float(w.max(initial=0.0))
+    if not w_max > 0:
+        raise ValueError("sample_weight must have a positive entry; all weights are zero.")
+    scaled = w / w_max
+    mean = float(scaled.mean())
+    return scaled / mean, (w_max, mean)
 
 
-def _check_memory(n_samples, factor=MEMORY_FACTOR):
-    check_fits_in_memory(
-        factor * n_samples**2 * 8,
-        f"NTKRegressor on n_samples={n_samples} ({factor:g} matrices of n_samples x "
-        "n_samples float64)",
-        "Use a low-rank approximation instead, e.g. make_pipeline(Nystroem("
-        "kernel=sklearn_gdnet.NTK(...), n_components=2000), Ridge(alpha=...)), or "
-        "subsample the training set.",
-    )
+def _scaled_alpha(alpha, weight_scale):
+    """``alpha / mean(w)``: the ridge for weights of mean one, without overflow."""
+    if alpha == 0:
+        return 0.0
+    w_max, mean = weight_scale
+    return min(float(alpha) / w_max / mean, np.finfo(np.float64).max)
 
 
-# --- the estimator --------------------------------------------------------------------
+def _as_dtype(values, dtype):
+    """``values`` in the dtype of ``X``; refuse what that dtype cannot hold."""
+    largest = float(np.max(np.abs(values), initial=0.0))
+    if largest > float(np.finfo(dtype).max):
+        raise FloatingPointError(
+            f"The predictions (up to {largest:.3g}) exceed the range of {np.dtype(dtype)}, "
+            "the dtype of X. Pass X as float64, or scale y."
+        )
+    return values.astype(dtype, copy=False)
 
 
 class NTKRegressor(RegressorMixin, BaseEstimator):
@@ -100,16 +100,20 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
     parametrization, see the user guide) trained on the weighted mean
     squared loss ``1/(2N) sum_i w_i ||f(x_i) - y_i||^2``: after ``n_steps``
     gradient-descent steps of size ``learning_rate``, after gradient flow for
-    time ``learning_rate * n_steps``, or converged (kernel ridge with ridge
-    ``alpha``). This is the width -> infinity limit of
+    time ``learning_rate * n_steps``, or converged, with the ridge ``alpha``.
+    This is the width -> infinity limit of
     :class:`~sklearn_gdnet.GDNetworkRegressor` with the same ``depth``,
     ``activation``, ``weight_std``, ``bias_std``, ``trainable``,
     ``learning_rate`` and ``max_iter = n_steps``, averaged over its random
-    initialization. Finite training goes through one eigendecomposition of
-    the weighted training kernel; the converged case uses a Cholesky
-    factorization, as :class:`~sklearn.kernel_ridge.KernelRidge` does, and
-    falls back to the eigendecomposition when the kernel is numerically
-    singular.
+    initialization. With ``finite_width=m`` it is instead the linearization of
+    one random network of width ``m``.
+
+    ``solver`` picks how: exactly, from a Cholesky factorization or one
+    eigendecomposition of the ``n x n`` training kernel, or from one
+    eigendecomposition of an ``r x r`` matrix of features accumulated over
+    tiles of rows (Nystroem features of the kernel, or the Jacobian of a
+    finite network), which reaches millions of samples. Read more in the
+    :ref:`user guide <ntk_solvers>`.
 
     Parameters
     ----------
@@ -130,40 +134,86 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
         NTK when only the output layer is trained; ``trainable`` is then
         ignored).
     alpha : float, default=0.0
-        Ridge of the converged solution (``n_steps=None``); unused otherwise.
-        With ``alpha=0`` the converged solution is the minimum-norm
-        interpolant (eigenvalues below ``n * eps * lambda_max`` are dropped,
-        with a warning where this makes the answer non-unique).
+        Ridge. Converged (``n_steps=None``) this is kernel ridge regression,
+        :class:`~sklearn.kernel_ridge.KernelRidge` with the same
+        ``sample_weight``; at a finite time it is gradient descent on the loss
+        plus ``alpha / (2N) ||theta - theta_0||^2`` of the linearized network
+        (``neural-tangents``' ``diag_reg``). With ``alpha=0`` the converged
+        solution is the minimum-norm interpolant: eigenvalues below
+        ``n eps lambda_max`` count as zero, with a warning where this makes
+        the answer non-unique.
     n_steps : int, default=None
         Number of gradient-descent steps (or flow time in units of
-        ``learning_rate``); ``None`` means converged.
+        ``learning_rate``); ``None`` means converged. :meth:`predict_path`
+        predicts at any other number of steps from the same fit.
     learning_rate : float or "auto", default="auto"
         Step size ``eta``. "auto" follows ``GDNetworkRegressor``:
-        ``eta = 0.5 * 2 N / lambda_max`` with ``lambda_max`` the largest
-        eigenvalue of the training kernel weighted by ``w / mean(w)``.
+        ``eta = 0.5 * 2 N / (lambda_max + alpha)`` with ``lambda_max`` the
+        largest eigenvalue of the training kernel weighted by
+        ``w / mean(w)``.
     dynamics : {"gd", "flow"}, default="gd"
         Discrete gradient-descent steps or gradient flow.
-    width : int, default=None
-        ``None`` uses the analytic (infinite-width) kernel. An integer uses
-        the empirical NTK of one random network of that width, drawn with
-        ``random_state`` exactly as ``GDNetworkRegressor`` draws it: the
-        linearized finite network. ``return_std`` then combines this ``T``
-        with the analytic NNGP ``K``.
+    finite_width : int, default=None
+        ``None``: the infinite-width limit (the analytic kernel). An integer
+        ``m``: the linearization of one random network of width ``m``, drawn
+        with ``random_state`` exactly as ``GDNetworkRegressor`` draws it, whose
+        kernel is its empirical NTK. The name differs from
+        ``GDNetworkRegressor``'s ``width`` on purpose: copying the shared
+        parameters of a network never turns the limit into one random
+        network.
+    solver : {"auto", "cholesky", "eigh", "nystroem", "jacobian"}, default="auto"
+        * "cholesky": converged only; exact, as ``KernelRidge`` (falls back
+          to "eigh" when the kernel is numerically singular and
+          ``alpha=0``). ``O(n^3 / 3)`` time, ``2.5 n^2`` floats.
+        * "eigh": every dynamics and :meth:`predict_path` from one exact
+          eigendecomposition. ``O(n^3)`` time, ``2.5 n^2`` floats.
+        * "nystroem": every dynamics, exact for the Nystroem approximation
+          of the kernel on ``n_components`` centers; equal to "eigh" when
+          ``n_components >= n``. ``O(n M^2)`` time, ``O(M^2)`` memory plus
+          tiles.
+        * "jacobian" (``finite_width`` only): every dynamics, exact, from the
+          Jacobian of the network (``r = n_outputs * P`` features for ``P``
+          trained parameters). ``O(n r^2)`` time, ``O(r^2)`` memory plus
+          tiles.
+        * "auto": "jacobian" for a finite network with ``r < n``; else
+          "cholesky" (converged) or "eigh" (finite ``n_steps``) up to 30,000
+          or 10,000 samples respectively, as long as they fit in the available
+          memory; else "nystroem".
+    n_components : int, default=1000
+        Number ``M`` of Nystroem centers (capped at ``n_samples``).
+    centers : {"uniform", "leverage"}, default="uniform"
+        How the Nystroem centers are drawn from the training points:
+        uniformly, or by approximate ridge leverage scores (see the user
+        guide). Seeded by ``random_state``.
+    working_memory : float, default=None
+        MiB for one tile of rows in the low-rank solvers and in prediction;
+        ``None`` uses ``sklearn.get_config()["working_memory"]``. Tiles never
+        take more than a quarter of the available memory.
     random_state : int, RandomState instance or None, default=None
-        Seeds the network of ``width``; unused when ``width=None``.
+        Seeds the network of ``finite_width`` and the Nystroem centers.
 
     Attributes
     ----------
-    dual_coef_ : ndarray of shape (n_samples, n_outputs)
-        ``M y``: predictions are ``T(x, X) @ dual_coef_``.
-    eigenvalues_ : ndarray of shape (n_samples,) or None
-        Eigenvalues of ``W^1/2 T W^1/2`` (``None`` after a Cholesky solve).
+    solver_ : str
+        The solver used.
+    dual_coef_ : ndarray of shape (n_samples, n_outputs) or None
+        ``M y`` of the exact solvers: predictions are ``T(x, X) @ dual_coef_``.
+        ``None`` for the low-rank solvers.
+    eigenvalues_ : ndarray or None
+        Eigenvalues of ``W^1/2 T W^1/2`` (weights of mean one; "eigh") or of
+        ``Phi^T W Phi`` ("nystroem", "jacobian"), ascending; ``None`` after a
+        Cholesky solve.
     learning_rate_ : float or None
-        The step size used (``None`` when ``n_steps=None``).
-    X_fit_ : ndarray of shape (n_samples, n_features)
+        The step size of finite-time predictions (``n_steps`` and
+        :meth:`predict_path`); ``None`` after a Cholesky solve.
+    n_components_ : int or None
+        Number of features of a low-rank solver; ``None`` for exact solvers.
+    component_indices_ : ndarray of shape (n_components_,) or None
+        Indices of the Nystroem centers in the training set.
+    X_fit_ : {ndarray, sparse matrix} of shape (n_samples, n_features)
         Training inputs, needed to evaluate the kernel in ``predict``.
     network_params_ : dict or None
-        The random network of ``width`` (``None`` for the analytic kernel).
+        The random network of ``finite_width`` (``None`` for the limit).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -176,36 +226,39 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
 
     Notes
     -----
-    With ``T`` the training kernel, ``W`` the sample weights, ``N = k sum_i w_i``
-    (``n k`` for unit weights, ``k`` outputs) and ``W^1/2 T W^1/2 = V
-    diag(lambda) V^T``, the linearized network trained from ``f_0`` is
+    With ``T`` the training kernel, ``W`` the sample weights scaled to mean
+    one, ``N = n k`` (``k`` outputs) and ``W^1/2 T W^1/2 = V diag(lambda)
+    V^T``, the linearized network trained from ``f_0`` is
 
     .. math::
 
         f_t(x) = f_0(x) + T(x, X) M_t (y - f_0(X)), \\qquad
         M_t = W^{1/2} V \\operatorname{diag}(g_t(\\lambda)) V^T W^{1/2},
 
-    with ``g = (1 - (1 - eta lambda / N)^k) / lambda`` after ``k`` GD steps,
-    ``g = (1 - exp(-t lambda / N)) / lambda`` after flow for ``t = eta k``, and
-    ``g = 1 / (lambda + alpha)`` converged (then ``M = (T + alpha W^-1)^-1``:
-    ``KernelRidge`` with the same ``sample_weight``). ``predict`` returns the
-    mean over initializations, ``T(x, X) M y`` (``f_0`` has mean 0).
+    with ``mu = lambda + alpha`` and ``g = (1 - (1 - eta mu / N)^k) / mu``
+    after ``k`` GD steps, ``g = (1 - exp(-t mu / N)) / mu`` after flow for
+    ``t = eta k``, and ``g = 1 / mu`` converged (then
+    ``M = (T + alpha W^-1)^-1``: ``KernelRidge`` with the same
+    ``sample_weight``, for weights of mean one). ``predict`` returns the mean
+    over initializations, ``T(x, X) M y`` (``f_0`` has mean 0).
 
     ``predict(X, return_std=True)`` also returns the standard deviation over
-    initializations: ``f_0`` is a centered Gaussian process with the NNGP
-    covariance ``K``, so
+    initializations (``return_cov=True``: the covariance): ``f_0`` is a
+    centered Gaussian process with the NNGP covariance ``K``, so
 
     .. math::
 
-        \\operatorname{Var} f_t(x) = K(x, x) - 2\\, T(x, X) M_t K(X, x)
-            + T(x, X) M_t K(X, X) M_t^T T(X, x).
+        \\operatorname{Cov}(f_t(x), f_t(x')) = K(x, x') - T(x, X) M_t K(X, x')
+            - K(x, X) M_t^T T(X, x') + T(x, X) M_t K(X, X) M_t^T T(X, x').
 
     References
     ----------
     .. [1] A. Jacot, F. Gabriel, C. Hongler, "Neural tangent kernel", NeurIPS 2018.
     .. [2] J. Lee et al., "Wide neural networks of any depth evolve as linear
        models under gradient descent", NeurIPS 2019.
-    .. [3] G. Welper, "Approximation and gradient descent training with neural
+    .. [3] A. Rudi, L. Carratino, L. Rosasco, "FALKON: An optimal large scale
+       kernel method", NeurIPS 2017.
+    .. [4] G. Welper, "Approximation and gradient descent training with neural
        networks", arXiv:2405.11696.
 
     Examples
@@ -222,6 +275,11 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
     >>> mean, std = early.predict(X[:3], return_std=True)
     >>> mean.shape, std.shape
     ((3,), (3,))
+    >>> early.predict_path(X[:3], [0, 10, 100]).shape  # one eigendecomposition
+    (3, 3)
+    >>> low_rank = NTKRegressor(solver="nystroem", n_components=20, random_state=0)
+    >>> low_rank.fit(X, y).n_components_
+    20
     """
 
     _parameter_constraints: dict = {
@@ -230,7 +288,11 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
         "alpha": [Interval(Real, 0, None, closed="left")],
         "n_steps": [Interval(Integral, 0, None, closed="left"), None],
         "dynamics": [StrOptions({"gd", "flow"})],
-        "width": [Interval(Integral, 1, None, closed="left"), None],
+        "finite_width": [Interval(Integral, 1, None, closed="left"), None],
+        "solver": [StrOptions({"auto", "cholesky", "eigh", "nystroem", "jacobian"})],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "centers": [StrOptions({"uniform", "leverage"})],
+        "working_memory": [Interval(Real, 0, None, closed="neither"), None],
     }
 
     def __init__(
@@ -246,7 +308,11 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
         n_steps=None,
         learning_rate="auto",
         dynamics="gd",
-        width=None,
+        finite_width=None,
+        solver="auto",
+        n_components=1000,
+        centers="uniform",
+        working_memory=None,
         random_state=None,
     ):
         self.depth = depth
@@ -259,185 +325,164 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
         self.n_steps = n_steps
         self.learning_rate = learning_rate
         self.dynamics = dynamics
-        self.width = width
+        self.finite_width = finite_width
+        self.solver = solver
+        self.n_components = n_components
+        self.centers = centers
+        self.working_memory = working_memory
         self.random_state = random_state
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
-    # -- kernels -----------------------------------------------------------------------
-
-    def _tangent_groups(self):
-        # Training with the NNGP is training the output layer alone.
-        return "output" if self.kernel == "nngp" else self.trainable
-
-    def _kernels(self, X, Y=None, *, want_K=False):
-        """``(K, T)`` of ``X`` against ``Y``: NNGP (if asked) and tangent kernel."""
-        rec = _Recursion.build(
-            self.depth, self.activation, self.weight_std, self.bias_std, self._tangent_groups()
-        )
-        if self.network_params_ is None:
-            return _kernel_matrices(rec, X, Y, want_K=want_K, want_T=True)
-        K = _kernel_matrices(rec, X, Y, want_K=True, want_T=False)[0] if want_K else None
-        T = empirical_ntk(self.network_params_, self._spec, X, Y, self._tangent_groups())
-        return K, np.asarray(T, dtype=np.float64)
-
-    # -- fit / predict -----------------------------------------------------------------
+    # -- fit ---------------------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
-        """Train the infinitely wide network on ``(X, y)``.
+        """Train the network on ``(X, y)``.
+
+        A fit is a transaction: if it fails or is interrupted, the previous
+        fit is left untouched.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training inputs.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None
-            Weights ``w_i`` of the loss.
+            Weights ``w_i`` of the loss; scaled to mean one (``alpha`` is
+            scaled with them, as in ``KernelRidge``).
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        X, y = validate_data(
-            self, X, y, multi_output=True, y_numeric=True, dtype=[np.float64, np.float32]
-        )
-        Y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
-        w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
-        resolve_trainable(self._tangent_groups(), self.depth)  # clear error early
-        n, k = Y.shape
-        _check_memory(n)
-        self._y_ndim = y.ndim
-        self.X_fit_ = X
-        self.network_params_ = None
-        if self.width is not None:
-            self._spec = NetworkSpec(
-                n_features=X.shape[1],
-                n_outputs=k,
-                width=self.width,
-                depth=self.depth,
-                activation=self.activation,
-                weight_std=float(self.weight_std),
-                bias_std=float(self.bias_std),
-            )
-            self.network_params_ = init_params(self._spec, self.random_state)
-
-        S = self._kernels(X)[1]
-        sw = np.sqrt(w)
-        if np.any(w != 1.0):
-            S *= sw[:, None]  # W^1/2 T W^1/2, in place
-            S *= sw[None, :]
-        n_eff = k * w.sum()
-        self.learning_rate_ = None
-        self.eigenvalues_ = None
-        self._sqrt_w = sw
-        if self.n_steps is None:
-            self._solve_cholesky(S, Y, n_eff, n_zero=int(np.sum(w == 0)))
-        else:
-            self._solve_spectral(S, Y, n_eff, n_zero=int(np.sum(w == 0)))
+        with _transaction(self):
+            self._fit(X, y, sample_weight)
         return self
 
-    def _solve_cholesky(self, S, Y, n_eff, n_zero):
-        """Converged solution by Cholesky, as KernelRidge; eigenvalues if ill-conditioned.
-
-        With ``alpha = 0`` the factorization is accepted only when LAPACK's
-        condition estimate is above ``n * eps``, the same cutoff below which
-        the spectral solver treats eigenvalues as zero; otherwise (and when the
-        factorization fails) the minimum-norm spectral solution is used.
-        """
-        sw = self._sqrt_w
-        n = S.shape[0]
-        diagonal = S.diagonal().copy()
-        S.flat[:: n + 1] += self.alpha
-        # 1-norm of the symmetric matrix, by row blocks to keep memory flat
-        anorm = max(np.abs(S[i : i + 512]).sum(axis=1).max() for i in range(0, n, 512))
-        try:
-            # S is symmetric: its transpose is the F-ordered array LAPACK works on in place
-            factor = linalg.cho_factor(S.T, lower=True, overwrite_a=True, check_finite=False)
-            rcond, _ = linalg.lapack.dpocon(factor[0], anorm, uplo="L")
-            well_posed = self.alpha > 0 or rcond > n * np.finfo(np.float64).eps
-        except linalg.LinAlgError:
-            well_posed = False
-        if not well_posed:
-            # The factorization overwrote one triangle and the diagonal of S.T; its
-            # other triangle is intact: restore the diagonal and solve from that one.
-            S.flat[:: n + 1] = diagonal
-            return self._solve_spectral(S, Y, n_eff, n_zero, lower=False)
-        self._factor, self._V, self._g = factor, None, None
-        self.dual_coef_ = sw[:, None] * linalg.cho_solve(factor, sw[:, None] * Y)
-
-    def _solve_spectral(self, S, Y, n_eff, n_zero, lower=True):
-        sw = self._sqrt_w
-        n = S.shape[0]
-        lam, V = linalg.eigh(S.T, lower=lower, overwrite_a=True, check_finite=False, driver="evr")
-        del S
-        lam_max = max(lam[-1], 0.0)
-        cutoff = n * np.finfo(np.float64).eps * lam_max
-        if self.n_steps is not None:
-            if self.learning_rate == "auto":
-                # GDNetworkRegressor's rule with weights normalized to mean 1
-                w_mean = float(np.mean(sw**2))
-                self.learning_rate_ = auto_learning_rate(lam_max / w_mean, n * Y.shape[1])
-            else:
-                self.learning_rate_ = float(self.learning_rate)
-            if self.dynamics == "gd" and self.learning_rate_ * lam_max > 2.0 * n_eff:
-                warnings.warn(
-                    f"learning_rate={self.learning_rate_:.4g} exceeds the stability limit "
-                    f"2 N / lambda_max = {2.0 * n_eff / lam_max:.4g}: the linearized "
-                    "gradient descent diverges and its predictions grow like "
-                    f"|1 - eta lambda_max / N|^n_steps.",
-                    DivergenceWarning,
-                    stacklevel=3,
-                )
-        elif self.alpha == 0 and np.sum(lam <= cutoff) > n_zero:
-            rank = int(np.sum(lam > cutoff))
-            warnings.warn(
-                f"The training kernel is singular (numerical rank {rank} of {n}, e.g. "
-                "duplicate points): the converged interpolant is not unique. Returning the "
-                "minimum-norm solution; set alpha > 0 for kernel ridge.",
-                linalg.LinAlgWarning,
-                stacklevel=3,
-            )
-        g = spectral_factor(
-            lam,
-            n_steps=self.n_steps,
-            learning_rate=self.learning_rate_,
-            dynamics=self.dynamics,
-            n_eff=n_eff,
-            alpha=self.alpha,
-            cutoff=cutoff,
+    def _fit(self, X, y, sample_weight):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse="csr",
+            multi_output=True,
+            y_numeric=True,
+            dtype=[np.float64, np.float32],
         )
-        self.eigenvalues_ = lam
-        self._factor, self._V, self._g = None, V, g
-        self.dual_coef_ = sw[:, None] * (V @ (g[:, None] * (V.T @ (sw[:, None] * Y))))
+        Y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        w, weight_scale = normalized_sample_weight(sample_weight, X)
+        # The kernel is trained on the NNGP when only the output layer trains.
+        trainable = "output" if self.kernel == "nngp" else self.trainable
+        groups = resolve_trainable(trainable, self.depth)
+        n, k = Y.shape
+        solver, budget = plan_fit(
+            self.solver,
+            n=n,
+            k=k,
+            d=X.shape[1],
+            sparse_X=sparse.issparse(X),
+            n_steps=self.n_steps,
+            n_components=self.n_components,
+            working_memory=self.working_memory,
+            rec=_Recursion.build(
+                self.depth, self.activation, self.weight_std, self.bias_std, groups
+            ),
+            finite_width=self.finite_width,
+            groups=groups,
+        )
+        rng = check_random_state(self.random_state)
+        kernels = FittedKernels.build(
+            depth=self.depth,
+            activation=self.activation,
+            weight_std=self.weight_std,
+            bias_std=self.bias_std,
+            groups=groups,
+            finite_width=self.finite_width,
+            n_features=X.shape[1],
+            n_outputs=k,
+            random_state=rng,
+            budget=budget,
+        )
+        dynamics = Dynamics(
+            kind=self.dynamics,
+            learning_rate=self.learning_rate,
+            alpha=_scaled_alpha(self.alpha, weight_scale),
+            n_eff=float(n * k),
+            n_steps=self.n_steps,
+        )
+        solution = SOLVERS[solver](
+            kernels,
+            X,
+            Y,
+            w,
+            dynamics,
+            n_components=self.n_components,
+            centers=self.centers,
+            random_state=rng,
+            budget=budget,
+        )
 
-    def _apply_M(self, T_test_train):
-        """``T(x, X) M`` for a chunk of test rows."""
-        sw = self._sqrt_w
-        if self._V is None:
-            rhs = sw[:, None] * T_test_train.T
-            return (sw[:, None] * linalg.cho_solve(self._factor, rhs)).T
-        P = (T_test_train * sw) @ self._V
-        P *= self._g
-        return (P @ self._V.T) * sw
+        self.solver_ = solution.solver
+        self.X_fit_ = X
+        self.network_params_ = None if kernels.network is None else kernels.network.params
+        spectrum = solution.spectrum
+        self.eigenvalues_ = None if spectrum is None else spectrum.lam
+        self.learning_rate_ = None if spectrum is None else spectrum.learning_rate
+        self.dual_coef_ = getattr(solution, "dual_coef", None)
+        self.n_components_ = getattr(solution, "n_components", None)
+        self.component_indices_ = getattr(solution, "indices", None)
+        self._solution = solution
+        self._y_ndim = y.ndim
+        self._working_memory = self.working_memory
 
-    def predict(self, X, return_std=False):
-        """Mean (and standard deviation) over initializations of the trained network.
+    # -- predict -----------------------------------------------------------------------
+
+    def _validate_test(self, X):
+        check_is_fitted(self)
+        return validate_data(
+            self, X, reset=False, accept_sparse="csr", dtype=[np.float64, np.float32]
+        )
+
+    def _budget(self):
+        return tile_budget(self._working_memory)
+
+    def _shape(self, values, dtype):
+        """``(..., n, k)`` -> ``(..., n)`` for 1-d targets, in the dtype of ``X``."""
+        if self._y_ndim == 1:
+            values = values[..., 0]
+        return _as_dtype(values, dtype)
+
+    def _check_variance_memory(self, n_test=0, full=False):
+        need, what = self._solution.variance_memory(n_test if full else 0, self._budget())
+        if full:
+            what += f" and the covariance of {n_test} points"
+        check_fits_in_memory(
+            need,
+            f"The ensemble's variance ({what})",
+            "Ask for the mean only, or for return_std instead of the full covariance, "
+            "or predict fewer points at a time.",
+        )
+
+    def predict(self, X, return_std=False, return_cov=False):
+        """Mean (and spread) over initializations of the trained network.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs; evaluated in tiles of rows, so any number of them.
         return_std : bool, default=False
             Also return the standard deviation over random initializations
-            (formula in the class Notes). Evaluates the NNGP on the training
-            set once per call (memory ``n_train^2`` floats).
+            (formula in the class Notes).
+        return_cov : bool, default=False
+            Also return the covariance over random initializations between
+            the rows of ``X`` (``n_samples^2`` floats).
 
         Returns
         -------
@@ -446,30 +491,142 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
         y_std : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Standard deviation, the same for every output; only returned
             when ``return_std`` is True.
+        y_cov : ndarray of shape (n_samples, n_samples) or \
+(n_samples, n_samples, n_outputs)
+            Covariance, the same for every output; only returned when
+            ``return_cov`` is True.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        n_train, k = self.dual_coef_.shape
-        mean = np.empty((X.shape[0], k))
-        std = np.empty(X.shape[0]) if return_std else None
-        K_train = None
+        if return_std and return_cov:
+            raise RuntimeError("At most one of return_std or return_cov can be requested.")
+        X = self._validate_test(X)
+        sol = self._solution
+        steps = sol.fitted_steps()
+        if return_cov:
+            self._check_variance_memory(X.shape[0], full=True)
+            mean, cov = predict_covariance(sol, X, steps)
+            if self._y_ndim != 1:
+                cov = np.repeat(cov[:, :, None], mean.shape[1], axis=2)
+            return self._shape(mean, X.dtype), _as_dtype(cov, X.dtype)
         if return_std:
-            _check_memory(n_train, factor=1.5)
-            K_train = self._kernels(self.X_fit_, want_K=True)[0]
-            rec = _Recursion.build(self.depth, self.activation, self.weight_std, self.bias_std)
-        row_bytes = 8 * n_train * (4 if return_std else 2)
-        chunk = get_chunk_n_rows(row_bytes, max_n_rows=max(X.shape[0], 1))
-        for rows in gen_batches(X.shape[0], chunk):
-            K, T = self._kernels(X[rows], self.X_fit_, want_K=return_std)
-            mean[rows] = T @ self.dual_coef_
-            if return_std:
-                k_diag = _kernel_diagonals(rec, X[rows])[0]
-                std[rows] = np.sqrt(_posterior_variance(self._apply_M(T), K, k_diag, K_train))
+            self._check_variance_memory()
+        means, stds = predict_tiles(sol, X, [steps], return_std, self._budget())
+        mean = self._shape(means[0], X.dtype)
+        if not return_std:
+            return mean
+        std = stds[0] if self._y_ndim == 1 else np.repeat(stds[0][:, None], means[0].shape[1], 1)
+        return mean, _as_dtype(std, X.dtype)
+
+    def predict_path(self, X, n_steps, return_std=False):
+        """Predictions after each of several numbers of steps, from the one fit.
+
+        One eigendecomposition serves every time: only the factor
+        ``g(lambda)`` changes (see the class Notes).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+        n_steps : array-like of shape (n_times,)
+            Numbers of gradient-descent steps: non-negative integers for
+            ``dynamics="gd"``, non-negative reals for ``"flow"`` (time
+            ``learning_rate_ * n_steps``); ``np.inf`` is the converged
+            solution.
+        return_std : bool, default=False
+            Also return the standard deviation over initializations.
+
+        Returns
+        -------
+        y_mean : ndarray of shape (n_times, n_samples) or (n_times, n_samples, n_outputs)
+            Mean predictions, one row per entry of ``n_steps``.
+        y_std : ndarray of shape (n_times, n_samples) or (n_times, n_samples, n_outputs)
+            Standard deviations; only returned when ``return_std`` is True.
+        """
+        X = self._validate_test(X)
+        sol = self._solution
+        if sol.spectrum is None:
+            raise ValueError(
+                "predict_path needs the eigendecomposition of the training kernel, but this "
+                "fit used solver_='cholesky' (the converged solution only). Refit with "
+                "solver='eigh', 'nystroem' or 'jacobian'."
+            )
+        steps = self._validate_steps(n_steps)
+        k = sol.spectrum.beta.shape[1]
+        check_fits_in_memory(
+            8.0 * len(steps) * X.shape[0] * (k + (1 if return_std else 0)),
+            f"predict_path at {len(steps)} step counts on {X.shape[0]} points",
+            "Ask for fewer step counts or points at a time.",
+        )
+        if return_std:
+            self._check_variance_memory()
+        for s in steps:
+            sol.spectrum.check_steps(s, stacklevel=3)
+        means, stds = predict_tiles(sol, X, steps, return_std, self._budget())
+        mean = self._shape(np.stack(means), X.dtype)
+        if not return_std:
+            return mean
+        std = np.stack(stds)
+        if self._y_ndim != 1:
+            std = np.repeat(std[:, :, None], k, axis=2)
+        return mean, _as_dtype(std, X.dtype)
+
+    def _validate_steps(self, n_steps):
+        values = np.asarray(n_steps, dtype=object).ravel()
+        if values.size == 0:
+            raise ValueError("n_steps must list at least one number of steps.")
+        steps = []
+        for v in values:
+            try:
+                f = float(v)
+            except (TypeError, ValueError):
+                f = math.nan
+            if not (f >= 0):
+                raise ValueError(f"n_steps must be non-negative numbers or np.inf; got {v!r}.")
+            if math.isinf(f):
+                steps.append(math.inf)
+            elif self._solution.spectrum.dynamics.kind == "gd":
+                if not f.is_integer():
+                    raise ValueError(
+                        f"dynamics='gd' takes whole numbers of steps; got {v!r} (use "
+                        "dynamics='flow' for continuous time)."
+                    )
+                steps.append(int(v) if isinstance(v, Integral) else int(f))
+            else:
+                steps.append(f)
+        return steps
+
+    def sample_y(self, X, n_samples=1, random_state=0):
+        """Draw trained networks from the ensemble over initializations, at ``X``.
+
+        Each draw is the linearized network trained from one random initial
+        function ``f_0``: Gaussian with the mean and covariance of
+        :meth:`predict`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples_X, n_features)
+            Inputs.
+        n_samples : int, default=1
+            Number of draws.
+        random_state : int, RandomState instance or None, default=0
+            Seeds the draws.
+
+        Returns
+        -------
+        y_samples : ndarray of shape (n_samples_X, n_samples) or \
+(n_samples_X, n_outputs, n_samples)
+            The draws.
+        """
+        if not (isinstance(n_samples, Integral) and n_samples >= 1):
+            raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
+        X = self._validate_test(X)
+        self._check_variance_memory(X.shape[0], full=True)
+        mean, cov = predict_covariance(self._solution, X, self._solution.fitted_steps())
+        s, Q = linalg.eigh(cov, check_finite=False)
+        root = Q * np.sqrt(np.maximum(s, 0.0))
+        rng = check_random_state(random_state)
+        n, k = mean.shape
+        z = rng.standard_normal((n, k * n_samples))
+        draws = mean[:, :, None] + (root @ z).reshape(n, k, n_samples)
         if self._y_ndim == 1:
-            mean = mean[:, 0]
-        elif return_std:
-            std = np.repeat(std[:, None], k, axis=1)
-        mean = mean.astype(X.dtype, copy=False)
-        if return_std:
-            return mean, std.astype(X.dtype, copy=False)
-        return mean
+            draws = draws[:, 0, :]
+        return _as_dtype(draws, X.dtype)

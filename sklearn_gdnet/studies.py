@@ -342,13 +342,13 @@ def _decomposition_task(estimator, family, width, seed, learning_rate, X, y, w, 
     initial = clone(estimator).set_params(**_THEORY, **params, max_iter=0)
     initial.fit(X, y, sample_weight=w)
     f0_train = initial.predict(X)
-    # NTKRegressor(width=m) draws the same network and trains from the zero function;
+    # NTKRegressor(finite_width=m) draws the same network and trains from the zero function;
     # adding f_0 and fitting the residual y - f_0 gives the Taylor model of this network.
     linear = _limit(
         family,
         n_steps=estimator.max_iter,
         learning_rate=learning_rate,
-        width=width,
+        finite_width=width,
         random_state=seed,
     ).fit(X, y - f0_train, sample_weight=w)
     lin_values = initial.predict(nodes) + linear.predict(nodes)
@@ -383,7 +383,7 @@ def error_decomposition(
     2. its linearization at initialization after the same steps,
        ``f_0 + T_0(x, X) M_k (y - f_0(X))`` with the network's initial function
        ``f_0`` and empirical tangent kernel ``T_0`` (``f_0`` plus
-       ``NTKRegressor(width=m, random_state=seed)`` fitted to ``y - f_0(X)``);
+       ``NTKRegressor(finite_width=m, random_state=seed)`` fitted to ``y - f_0(X)``);
 
     and, once,
 

@@ -17,8 +17,10 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_gdnet import NNGP, NTK, GDNetworkRegressor, NTKRegressor
 from sklearn_gdnet import _memory as memory_module
-from sklearn_gdnet._network import empirical_ntk
+from sklearn_gdnet._network import NetworkSpec, empirical_ntk
 from sklearn_gdnet._ntk import spectral_factor
+from sklearn_gdnet._ntk_solvers import kernel_scratch_bytes
+from sklearn_gdnet.kernels import _Recursion
 
 
 def _data(n=25, d=3, k=None, seed=0):
@@ -36,7 +38,9 @@ def _data(n=25, d=3, k=None, seed=0):
         NTKRegressor(n_steps=20, activation="erf", depth=1),
         NTKRegressor(alpha=1e-3, kernel="nngp", trainable="output"),
         NTKRegressor(n_steps=50, dynamics="flow", trainable="penultimate"),
-        NTKRegressor(width=32, n_steps=200, random_state=0),
+        NTKRegressor(finite_width=32, n_steps=200, random_state=0),
+        NTKRegressor(solver="nystroem", n_components=40, alpha=1e-3, random_state=0),
+        NTKRegressor(finite_width=4, depth=1, solver="jacobian", random_state=0),
     ]
 )
 def test_sklearn_conformance(estimator, check):
@@ -172,9 +176,11 @@ def test_duplicate_points_warn_and_give_the_minimum_norm_interpolant():
 
 
 def test_memory_guard_refuses_before_allocating(monkeypatch):
-    monkeypatch.setattr(memory_module, "MEMORY_LIMIT", 10**6)
+    rec = _Recursion.build(2, "relu", 1.0, 0.1)
+    monkeypatch.setattr(memory_module, "MEMORY_LIMIT", kernel_scratch_bytes(rec) + 10**6)
     X, y, _ = _data(n=400)
-    with pytest.raises(MemoryError, match=r"GiB.*Nystroem"):
+    # 2.5 * 400^2 floats for the exact solver, 4 * 400^2 for 400 centers: neither fits
+    with pytest.raises(MemoryError, match=r"solver='nystroem'.*GiB.*n_components <= \d+"):
         NTKRegressor().fit(X, y)
 
 
@@ -204,11 +210,12 @@ def test_float32_stays_float32():
 
 def test_width_uses_the_empirical_ntk_of_the_same_network():
     X, y, _ = _data(n=10)
-    model = NTKRegressor(width=64, random_state=3, n_steps=4).fit(X, y)
+    model = NTKRegressor(finite_width=64, random_state=3, n_steps=4).fit(X, y)
     net = GDNetworkRegressor(width=64, random_state=3, max_iter=0).fit(X, y)
     for g, value in net.params_.items():
         assert_allclose(model.network_params_[g], value)
-    T = empirical_ntk(model.network_params_, model._spec, X)
+    spec = NetworkSpec(n_features=3, n_outputs=1, width=64, depth=2)
+    T = empirical_ntk(model.network_params_, spec, X)
     expected = _linearized_gd(T, T, y, np.ones(10), model.learning_rate_, 4)
     assert_allclose(model.predict(X), expected[:, 0], rtol=1e-9)
 
@@ -227,7 +234,9 @@ def test_wide_gd_networks_approach_the_kernel_prediction():
     eta = kernel_model.learning_rate_
     target = kernel_model.predict(X_test)
     T_test, T_train = NTK()(X_test, X), NTK()(X)
-    sw_M = kernel_model._apply_M  # T(x, X) M for rows of T(x, X)
+    # M = V diag((1 - (1 - eta lambda / N)^k) / lambda) V^T, written out here
+    lam, V = np.linalg.eigh(T_train)
+    M = V @ np.diag((1 - (1 - eta * lam / 20) ** k_steps) / lam) @ V.T
     gaps = []
     widths = (64, 256, 1024)
     for width in widths:
@@ -239,7 +248,7 @@ def test_wide_gd_networks_approach_the_kernel_prediction():
             net = GDNetworkRegressor(max_iter=k_steps, **params).fit(X, y)
             init = GDNetworkRegressor(max_iter=0, **params).fit(X, y)
             f0_test, f0_train = init.predict(X_test), init.predict(X)
-            centered = net.predict(X_test) - f0_test + sw_M(T_test) @ f0_train
+            centered = net.predict(X_test) - f0_test + T_test @ M @ f0_train
             diffs.append(centered - target)
         gaps.append(np.sqrt(np.mean(np.square(diffs))))
     print("central check: RMS gap by width", {w: round(float(g), 5) for w, g in zip(widths, gaps)})
