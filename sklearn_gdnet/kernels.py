@@ -38,15 +38,13 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
-from ._activations import ACTIVATIONS, GaussHermiteDual, gauss_hermite_nodes_for, get_activation
+from ._activations import ACTIVATIONS, get_activation
 from ._network import resolve_trainable
 
 __all__ = ["NNGP", "NTK", "nngp_ntk"]
 
-#: Tile edge for closed-form dual maps; quadrature duals use smaller tiles (their
-#: temporaries carry one axis of quadrature nodes).
-TILE = 128  # 128 x 128 doubles = 128 KiB: a tile's temporaries stay in L2
-TILE_QUADRATURE = 48
+#: Tile edge: 128 x 128 doubles = 128 KiB, so a tile's temporaries stay in L2.
+TILE = 128
 #: Below this many kernel entries, threads cost more than they save.
 PARALLEL_MIN_ENTRIES = 250_000
 
@@ -169,18 +167,6 @@ def _diagonal_with_gradient(rec, sq_norms):
     return qs, dqs
 
 
-def _fix_quadrature(rec, *diagonals):
-    # One Gauss-Hermite rule for the whole matrix, sized by its largest variance,
-    # so that every entry (and the diagonal) comes from the same formula.
-    if not isinstance(rec.dual, GaussHermiteDual) or rec.dual.n_nodes is not None:
-        return rec
-    q_max = max(float(np.max(q, initial=0.0)) for qs in diagonals for q in qs[:-1])
-    n_nodes = gauss_hermite_nodes_for(q_max)
-    return _Recursion(
-        rec.depth, rec.dual.with_nodes(n_nodes), rec.sw2, rec.sb2, rec.w_trained, rec.b_trained
-    )
-
-
 def _n_threads(n_jobs, n_entries):
     if n_jobs is not None:
         return max(1, os.cpu_count() + 1 + n_jobs if n_jobs < 0 else n_jobs)
@@ -202,12 +188,11 @@ def _kernel_matrices(rec, X, Y=None, *, want_K=True, want_T=True, n_jobs=None):
     d = X.shape[1]
     qx, tx = _diagonal(rec, np.einsum("ij,ij->i", X, X) / d)
     qy, ty = (qx, tx) if symmetric else _diagonal(rec, np.einsum("ij,ij->i", Y, Y) / d)
-    rec = _fix_quadrature(rec, qx, qy)
     n_x, n_y = X.shape[0], Y.shape[0]
     K_out = np.empty((n_x, n_y)) if want_K else None
     T_out = np.empty((n_x, n_y)) if want_T else None
     # The recursion needs K even when only T is returned; T needs nothing more.
-    edge = TILE_QUADRATURE if isinstance(rec.dual, GaussHermiteDual) else TILE
+    edge = TILE
     tiles = [(i, j) for i in range(0, n_x, edge) for j in range(i if symmetric else 0, n_y, edge)]
 
     def work(i, j):
@@ -220,8 +205,9 @@ def _kernel_matrices(rec, X, Y=None, *, want_K=True, want_T=True, n_jobs=None):
             if out is None:
                 continue
             if on_diag:
-                if isinstance(rec.dual, GaussHermiteDual):  # the rule is not symmetric
-                    tile = 0.5 * (tile + tile.T)
+                # Symmetric to the last bit (x.x' from BLAS need not be): the
+                # mean of two equal numbers is that number.
+                tile = 0.5 * (tile + tile.T)
                 np.fill_diagonal(tile, diag[si])
             out[si, sj] = tile
             if symmetric and i != j:
@@ -252,9 +238,8 @@ def _kernel_gradients(rec, X):
     n, d = X.shape
     sq_norms = np.einsum("ij,ij->i", X, X) / d
     qs, dqs = _diagonal_with_gradient(rec, sq_norms)
-    T_diag = _diagonal(rec, sq_norms)[1]  # before fixing the rule, as _kernel_matrices does
-    rec = _fix_quadrature(rec, qs)
-    edge = TILE_QUADRATURE if isinstance(rec.dual, GaussHermiteDual) else TILE
+    T_diag = _diagonal(rec, sq_norms)[1]
+    edge = TILE
     K, T = np.empty((n, n)), np.empty((n, n))
     dK, dT = np.empty((n, n, 2)), np.empty((n, n, 2))
     for i in range(0, n, edge):
@@ -271,7 +256,7 @@ def _kernel_gradients(rec, X):
             )
             for out, tile in zip((K, T, dK, dT), tiles):
                 tile = np.moveaxis(tile, 0, -1) if tile.ndim == 3 else tile
-                if i == j:  # the quadrature rule is not exactly symmetric
+                if i == j:  # symmetric to the last bit, as in _kernel_matrices
                     tile = 0.5 * (tile + np.swapaxes(tile, 0, 1))
                 out[si, sj] = tile
                 out[sj, si] = np.swapaxes(tile, 0, 1)
