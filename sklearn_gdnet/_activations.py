@@ -184,10 +184,10 @@ def _relu_dual(q11, q22, q12, tangents=None):
     # dE0 = (dq12 - q12 / 2 (dq11 / q11 + dq22 / q22)) / (2 pi s)
     # Both are finite where s = 0 (duplicate or zero points): there E0 stays 1/2
     # and the bracket of dE0 is 0, so 0/0 is replaced by its limit 0.
+    # dq / q, not dq * (1 / q): 1 / q overflows for the tiny q of tiny inputs.
     with np.errstate(divide="ignore", invalid="ignore"):
-        inv11 = np.where(q11 > 0, 1.0 / np.where(q11 > 0, q11, 1.0), 0.0)
-        inv22 = np.where(q22 > 0, 1.0 / np.where(q22 > 0, q22, 1.0), 0.0)
-        rel = dq11 * inv11 + dq22 * inv22
+        rel = np.where(q11 > 0, dq11 / np.where(q11 > 0, q11, 1.0), 0.0)
+        rel = rel + np.where(q22 > 0, dq22 / np.where(q22 > 0, q22, 1.0), 0.0)
         de1 = e0 * dq12 + (s * (0.5 * _INV_2PI)) * rel
         de0 = (dq12 - 0.5 * q12 * rel) * _INV_2PI
         de0 = np.where(s > 0, de0 / np.where(s > 0, s, 1.0), 0.0)
@@ -268,6 +268,9 @@ MAX_SERIES_TERMS = 4096
 # The 1-d rule for the Hermite coefficients: the trapezoid rule on [-Z_MAX, Z_MAX]
 # (the integrands carry exp(-z^2 / 2); beyond 15 they are below 1e-24 of their size).
 _Z_MAX = 15.0
+# Measured: every activation of the table needs more than MAX_SERIES_TERMS terms
+# well below this variance (gelu, the easiest, at about 150).
+_Q_BEYOND_REACH = 2000.0
 
 
 @functools.lru_cache(maxsize=4)
@@ -338,10 +341,11 @@ class HermiteSeriesDual:
     exactly the diagonal's value.
 
     Range: the number of terms grows about linearly with the variance (tanh:
-    about 35 terms per unit of ``q`` at 1e-10). Variances that need more than
-    ``max_terms`` terms are refused with a ValueError that names the variance
-    (at 4096 terms: tanh above about 100, sigmoid and softplus above about
-    400).
+    about 100 terms per unit of ``q`` for ``E1``, more for the derivatives).
+    Variances that need more than ``max_terms`` terms are refused with a
+    ValueError that names the variance. Measured limits at 4096 terms, values
+    (with ``eval_gradient``): tanh 27 (17), sigmoid 110 (65), softplus 175
+    (80), gelu 135 (100).
 
     Parameters
     ----------
@@ -362,7 +366,7 @@ class HermiteSeriesDual:
         self.max_terms = max_terms
         # The tiles of one matrix ask for the same rows' coefficients again and
         # again: keep the last few (a pure function of the variances).
-        self._recent = functools.lru_cache(maxsize=16)(self._coefficients)
+        self._recent = functools.lru_cache(maxsize=8)(self._coefficients)
         self._start_terms = {}  # a good first try of the order, by magnitude of q
 
     def __getstate__(self):  # the caches do not pickle (and need not)
@@ -396,6 +400,8 @@ class HermiteSeriesDual:
     def _coefficients(self, key, n_functions):
         values = np.frombuffer(key)
         q_max = float(values.max(initial=0.0))
+        if q_max > _Q_BEYOND_REACH:  # every activation needs far more terms there
+            raise ValueError(self._range_message(q_max))
         bucket = (n_functions, int(np.floor(np.log2(max(q_max, 1e-3)))))
         n_terms = self._start_terms.get(bucket, 64)
         while True:
@@ -414,10 +420,11 @@ class HermiteSeriesDual:
             f"The {self.name!r} kernel cannot be computed to its tolerance "
             f"{self.tol:g} at a pre-activation variance of {q_max:.4g}: its Hermite "
             f"series would need more than {self.max_terms} terms. The variance grows "
-            "with weight_std^2 |x|^2 / n_features + bias_std^2; the largest served is "
-            "about 100 for tanh and about 400 for sigmoid and softplus. Rescale X (for "
-            "example with sklearn.preprocessing.StandardScaler), reduce weight_std or "
-            "bias_std, or use activation='erf' (a closed form for every variance)."
+            "with weight_std^2 |x|^2 / n_features + bias_std^2; the largest served are "
+            "about 27 for tanh (17 with eval_gradient), 110 for sigmoid (65), 175 for "
+            "softplus (80) and 135 for gelu (100). Rescale X (for example with "
+            "sklearn.preprocessing.StandardScaler), reduce weight_std or bias_std, or "
+            "use activation='erf' (a closed form for every variance)."
         )
 
     def _truncated(self, q, q_max, n_terms, n_functions):

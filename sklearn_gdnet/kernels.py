@@ -31,12 +31,15 @@ so :class:`NTK` rejects ``parametrization="standard"``.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
+from numbers import Integral, Real
 
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
+from sklearn.utils import check_array
 
 from ._activations import ACTIVATIONS, get_activation
 from ._network import resolve_trainable
@@ -62,6 +65,7 @@ class _Recursion:
 
     @classmethod
     def build(cls, depth, activation, weight_std, bias_std, trainable="all"):
+        _check_family(depth, activation, weight_std, bias_std)
         groups = resolve_trainable(trainable, depth)
         layers = range(1, depth + 2)
         return cls(
@@ -71,6 +75,75 @@ class _Recursion:
             sb2=float(bias_std) ** 2,
             w_trained=tuple(f"W{l}" in groups for l in layers),
             b_trained=tuple(f"b{l}" in groups for l in layers),
+        )
+
+
+def _check_family(depth, activation, weight_std, bias_std):
+    """Clear errors for hyperparameters the recursion cannot use."""
+    if isinstance(depth, bool) or not isinstance(depth, Integral) or depth < 1:
+        raise ValueError(f"depth must be an integer >= 1 (hidden layers), got {depth!r}.")
+    if not isinstance(activation, str):
+        raise ValueError(
+            f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}."
+        )
+    get_activation(activation)  # the table's error for unknown names
+    for name, value, low in (("weight_std", weight_std, "> 0"), ("bias_std", bias_std, ">= 0")):
+        ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok or (value <= 0 if low == "> 0" else value < 0):
+            raise ValueError(f"{name} must be a finite number {low}, got {value!r}.")
+
+
+def _check_bounds(name, bounds):
+    if isinstance(bounds, str) and bounds == "fixed":
+        return
+    try:
+        low, high = (float(b) for b in np.asarray(bounds, dtype=float).reshape(2))
+    except (TypeError, ValueError):
+        low = high = math.nan
+    if not (0 < low < high < math.inf):
+        raise ValueError(
+            f"{name}_bounds must be 'fixed' or a pair (lower, upper) of finite numbers "
+            f"with 0 < lower < upper, got {bounds!r}."
+        )
+
+
+def _check_inputs(X, Y=None):
+    """``X`` (and ``Y``) as finite 2-d float arrays with the same features."""
+    arrays = []
+    for name, A in (("X", X), ("Y", Y)):
+        if A is None and name == "Y":
+            arrays.append(None)
+            continue
+        if A is None:
+            raise ValueError("X is None; pass an array of shape (n_samples, n_features).")
+        A = check_array(
+            np.atleast_2d(A),  # a 1-d array is one sample, as for scikit-learn's kernels
+            dtype=(np.float64, np.float32),
+            ensure_min_samples=0,
+            input_name=name,
+        )
+        arrays.append(A)
+    X, Y = arrays
+    if Y is not None and Y.shape[1] != X.shape[1]:
+        raise ValueError(
+            f"X has {X.shape[1]} features but Y has {Y.shape[1]}; they must have the same."
+        )
+    return X, Y
+
+
+def _overflow_checked():
+    # Huge inputs overflow inside the recursion; the outputs are checked for
+    # finiteness afterwards, with one clear error instead of a trail of warnings.
+    return np.errstate(over="ignore", invalid="ignore")
+
+
+def _check_finite_output(M, X):
+    if not np.all(np.isfinite(M)):
+        largest = float(np.max(np.einsum("ij,ij->i", X, X), initial=0.0)) if X.size else 0.0
+        raise ValueError(
+            "The kernel of these inputs is not finite: the recursion overflows float64 "
+            f"(largest squared input norm: {largest:.3g}). Rescale X, for example with "
+            "sklearn.preprocessing.StandardScaler, or reduce weight_std and bias_std."
         )
 
 
@@ -314,7 +387,19 @@ def nngp_ntk(
     (2.0, 8.0)
     """
     rec = _Recursion.build(depth, activation, weight_std, bias_std, trainable)
-    return _kernel_matrices(rec, X, Y, n_jobs=n_jobs)
+    X, Y = _check_inputs(X, Y)
+    with _overflow_checked():
+        K, T = _kernel_matrices(rec, X, Y, n_jobs=n_jobs)
+    _check_finite_output(T, X)
+    _check_finite_output(K, X)
+    return K, T
+
+
+def _is_zero(value):
+    try:
+        return float(value) == 0.0
+    except (TypeError, ValueError):
+        return False
 
 
 class _NetworkKernel(Kernel):
@@ -325,12 +410,19 @@ class _NetworkKernel(Kernel):
     @property
     def hyperparameter_weight_std(self):
         """The hyperparameter ``weight_std`` with its bounds (for GPR's optimizer)."""
+        _check_bounds("weight_std", self.weight_std_bounds)
         return Hyperparameter("weight_std", "numeric", self.weight_std_bounds)
 
     @property
     def hyperparameter_bias_std(self):
-        """The hyperparameter ``bias_std`` with its bounds (for GPR's optimizer)."""
-        return Hyperparameter("bias_std", "numeric", self.bias_std_bounds)
+        """The hyperparameter ``bias_std`` with its bounds (for GPR's optimizer).
+
+        Fixed when ``bias_std`` is 0: ``theta`` is a logarithm, and a network
+        without biases stays without them.
+        """
+        _check_bounds("bias_std", self.bias_std_bounds)
+        bounds = "fixed" if _is_zero(self.bias_std) else self.bias_std_bounds
+        return Hyperparameter("bias_std", "numeric", bounds)
 
     def _recursion(self):
         if self.activation not in ACTIVATIONS:
@@ -340,6 +432,8 @@ class _NetworkKernel(Kernel):
                 f"parametrization must be 'ntk' or 'standard', got {self.parametrization!r}."
             )
         trainable = getattr(self, "trainable", "all")
+        _check_bounds("weight_std", self.weight_std_bounds)
+        _check_bounds("bias_std", self.bias_std_bounds)
         return _Recursion.build(
             self.depth, self.activation, self.weight_std, self.bias_std, trainable
         )
@@ -368,11 +462,13 @@ class _NetworkKernel(Kernel):
             hyperparameters; only returned when ``eval_gradient`` is True.
         """
         rec = self._recursion()
-        X = np.atleast_2d(X)
+        X, Y = _check_inputs(X, Y)
         if eval_gradient:
             if Y is not None:
                 raise ValueError("Gradient can only be evaluated when Y is None.")
-            K, T, dK, dT = _kernel_gradients(rec, X)
+            with _overflow_checked():
+                K, T, dK, dT = _kernel_gradients(rec, X)
+            _check_finite_output(K if self._returns == "K" else T, X)
             # theta lists hyperparameters by name: bias_std, then weight_std
             order = [
                 i
@@ -382,8 +478,13 @@ class _NetworkKernel(Kernel):
             grad = dK if self._returns == "K" else dT
             return (K if self._returns == "K" else T), grad[:, :, order]
         want_T = self._returns == "T"
-        K, T = _kernel_matrices(rec, X, Y, want_K=not want_T, want_T=want_T, n_jobs=self.n_jobs)
-        return T if want_T else K
+        with _overflow_checked():
+            K, T = _kernel_matrices(
+                rec, X, Y, want_K=not want_T, want_T=want_T, n_jobs=self.n_jobs
+            )
+        out = T if want_T else K
+        _check_finite_output(out, X)
+        return out
 
     def diag(self, X):
         """Returns the diagonal of the kernel k(X, X), computed exactly.
@@ -398,8 +499,13 @@ class _NetworkKernel(Kernel):
         K_diag : ndarray of shape (n_samples_X,)
             Diagonal of kernel k(X, X).
         """
-        K, T = _kernel_diagonals(self._recursion(), np.atleast_2d(X))
-        return T if self._returns == "T" else K
+        rec = self._recursion()
+        X = _check_inputs(X)[0]
+        with _overflow_checked():
+            K, T = _kernel_diagonals(rec, X)
+        out = T if self._returns == "T" else K
+        _check_finite_output(out, X)
+        return out
 
     def is_stationary(self):
         """Returns whether the kernel is stationary: it is not."""
