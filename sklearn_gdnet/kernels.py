@@ -469,6 +469,7 @@ class _NetworkKernel(Kernel):
             with _overflow_checked():
                 K, T, dK, dT = _kernel_gradients(rec, X)
             _check_finite_output(K if self._returns == "K" else T, X)
+            _check_finite_output(dK if self._returns == "K" else dT, X)
             # theta lists hyperparameters by name: bias_std, then weight_std
             order = [
                 i
