@@ -536,18 +536,20 @@ class NNGP(_NetworkKernel):
         Number of hidden layers ``L``.
     activation : str, default="relu"
         "relu", "erf" and "identity" use closed forms; "tanh", "sigmoid",
-        "softplus" and "gelu" use 2-d Gauss-Hermite quadrature (accuracy in
-        :func:`sklearn_gdnet._activations.gauss_hermite_nodes_for`).
+        "softplus" and "gelu" use Mehler's Hermite series (accurate to 1e-6
+        relative to ``sqrt(k(x, x) k(x', x'))``, positive semi-definite by
+        construction; pre-activation variances beyond the series' range,
+        about 27 for tanh and 110 to 175 for the others, raise ValueError).
     weight_std : float, default=1.0
         ``sigma_w``.
     bias_std : float, default=0.1
-        ``sigma_b``. A hyperparameter with non-fixed bounds must be positive
-        (``theta`` is its logarithm); use ``bias_std_bounds="fixed"`` for 0.
+        ``sigma_b``. At 0 the hyperparameter is fixed (``theta`` is its
+        logarithm, and a network without biases stays without them).
     parametrization : {"ntk", "standard"}, default="ntk"
         Both give the same NNGP (the same function at initialization).
-    weight_std_bounds : pair of floats >= 0 or "fixed", default=(1e-2, 1e2)
+    weight_std_bounds : pair of floats > 0 or "fixed", default=(1e-2, 1e2)
         Bounds of ``weight_std``.
-    bias_std_bounds : pair of floats >= 0 or "fixed", default=(1e-5, 1e2)
+    bias_std_bounds : pair of floats > 0 or "fixed", default=(1e-5, 1e2)
         Bounds of ``bias_std``.
     n_jobs : int, default=None
         Threads over tiles; ``None`` uses every core on large inputs.
@@ -624,20 +626,21 @@ class NTK(_NetworkKernel):
         Number of hidden layers ``L``.
     activation : str, default="relu"
         "relu", "erf" and "identity" use closed forms; "tanh", "sigmoid",
-        "softplus" and "gelu" use 2-d Gauss-Hermite quadrature.
+        "softplus" and "gelu" use Mehler's Hermite series (accurate to 1e-6,
+        positive semi-definite by construction; see :class:`NNGP`).
     weight_std : float, default=1.0
         ``sigma_w``.
     bias_std : float, default=0.1
-        ``sigma_b``; use ``bias_std_bounds="fixed"`` for 0.
+        ``sigma_b``; at 0 the hyperparameter is fixed.
     trainable : str or tuple of str, default="all"
         The trained parameter groups, spelled as for ``GDNetworkRegressor``:
         "all", "output", "hidden", "penultimate", "hidden_biases", a group
         name ("W2") or a tuple of group names.
     parametrization : {"ntk"}, default="ntk"
         "standard" is rejected: its tangent kernel grows with the width.
-    weight_std_bounds : pair of floats >= 0 or "fixed", default=(1e-2, 1e2)
+    weight_std_bounds : pair of floats > 0 or "fixed", default=(1e-2, 1e2)
         Bounds of ``weight_std``.
-    bias_std_bounds : pair of floats >= 0 or "fixed", default=(1e-5, 1e2)
+    bias_std_bounds : pair of floats > 0 or "fixed", default=(1e-5, 1e2)
         Bounds of ``bias_std``.
     n_jobs : int, default=None
         Threads over tiles; ``None`` uses every core on large inputs.
