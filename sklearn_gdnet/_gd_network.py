@@ -33,6 +33,7 @@ from ._network import (
 from ._optim import auto_learning_rate, optimizer_state_nbytes, train
 from ._threads import thread_policy
 from .exceptions import DivergenceWarning
+from .schedules import schedule_rates
 
 __all__ = ["GDNetworkRegressor"]
 
@@ -122,9 +123,27 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         linearization it relies on holds for targets of order one (the
         parameters then move little); ``normalize_y=True`` provides such
         targets. For ``solver="adam"``, ``"auto"`` means 1e-3;
-        ``solver="lbfgs"`` ignores it. A warm-started run keeps its step; a
-        run continued with another solver derives it anew, for gradient
-        descent from the kernel of the network as it is then.
+        ``solver="lbfgs"`` ignores it. A warm-started run keeps its automatic
+        step; a run continued with another solver derives it anew, for
+        gradient descent from the kernel of the network as it is then. A
+        numeric step changed between calls of a warm-started run applies from
+        the next step on, and the optimizer state (Adam's moments and step
+        count, the momentum velocity) is kept. With ``lr_schedule`` this is the
+        base step size.
+
+    lr_schedule : callable or None, default=None
+        Step size per step: ``lr_schedule(k, base)`` is the step size of step
+        ``k`` (0 for the first step of the run) given the base step
+        ``learning_rate_``, for example
+        :class:`~sklearn_gdnet.schedules.StepDecay` (PyTorch's ``StepLR``
+        stepped once per step). ``None`` keeps the step constant. Works with
+        ``solver="gd"`` (with or without momentum) and ``"adam"``; L-BFGS has
+        no step size and refuses a schedule. The schedule counts the steps of
+        the whole run: a ``warm_start`` fit or ``partial_fit`` that continues
+        a run of ``n_iter_`` steps starts at ``k = n_iter_``, so a run split
+        into several calls takes the same steps as one uninterrupted fit; a
+        new run starts at ``k = 0``. With momentum the step size of step ``k``
+        multiplies that step's gradient: ``v <- momentum * v - eta_k * grad``.
 
     normalize_y : bool, default=True
         Train on ``(y - mean) / std`` (each output, weighted by
@@ -182,7 +201,12 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         The groups that training moves.
 
     learning_rate_ : float or None
-        The step size used (``None`` for L-BFGS).
+        The base step size of the last call (``None`` for L-BFGS); without
+        ``lr_schedule`` the step size of every step of that call.
+
+    learning_rate_curve_ : list of float
+        ``n_iter_`` entries, like ``loss_curve_``: the step size used at each
+        step of the run (NaN for the iterations of L-BFGS, which has none).
 
     n_iter_ : int
         Number of steps taken, over all calls of a warm-started run.
@@ -292,6 +316,7 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         "parametrization": [StrOptions({"ntk", "standard"})],
         "init": [StrOptions({"gaussian", "breakpoint"})],
         "solver": [StrOptions({"gd", "adam", "lbfgs"})],
+        "lr_schedule": [None, callable],
         "momentum": [Interval(Real, 0, 1, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -314,6 +339,7 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         init="gaussian",
         solver="gd",
         learning_rate="auto",
+        lr_schedule=None,
         normalize_y=True,
         momentum=0.0,
         max_iter=200,
@@ -333,6 +359,7 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         self.init = init
         self.solver = solver
         self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
         self.normalize_y = normalize_y
         self.momentum = momentum
         self.max_iter = max_iter
@@ -414,6 +441,11 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
 
     def _train(self, X, y, sample_weight, continuing, n_steps):
         """Validate, check memory, initialize and train; return the new attributes."""
+        if self.solver == "lbfgs" and self.lr_schedule is not None:
+            raise ValueError(
+                f"solver='lbfgs' takes no step size, so lr_schedule={self.lr_schedule!r} "
+                "cannot apply; use solver='gd' or 'adam', or lr_schedule=None."
+            )
         X, Y, w, y_ndim = self._validate_fit_data(X, y, sample_weight, continuing)
         if continuing:
             if Y.shape[1] != self.n_outputs_:
@@ -453,6 +485,8 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
             step = self.learning_rate_
         else:  # of the network as it is now: at initialization, or where a run switched
             step = auto_learning_rate(max_ntk_eigenvalue(params, spec, X, w, groups), Y.size)
+        start = self.n_iter_ if continuing else 0  # the schedule counts the run's steps
+        rates = None if step is None else schedule_rates(self.lr_schedule, step, start, n_steps)
 
         patience = self.n_iter_no_change
         if patience is None and self.tol > 0:
@@ -465,7 +499,7 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
             w,
             groups,
             solver=self.solver,
-            learning_rate=step,
+            learning_rate=rates,
             momentum=self.momentum,
             max_iter=n_steps,
             tol=self.tol,
@@ -480,6 +514,8 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
 
         losses = list(self.loss_curve_) if continuing else []
         losses += result.losses
+        rate_curve = list(self.learning_rate_curve_) if continuing else []
+        rate_curve += result.learning_rates
         loss = losses[-1] if result.losses else result.initial_loss
         state = {
             "params_": params,
@@ -488,6 +524,7 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
             "learning_rate_": step,
             "n_iter_": (self.n_iter_ if continuing else 0) + result.n_steps,
             "loss_curve_": losses,
+            "learning_rate_curve_": rate_curve,
             "loss_": loss,
             "best_loss_": min(losses) if losses else loss,
             "distance_from_init_": {
