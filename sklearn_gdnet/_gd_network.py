@@ -41,6 +41,10 @@ __all__ = ["GDNetworkRegressor"]
 ADAM_DEFAULT_STEP = 1e-3
 #: ``n_iter_no_change`` when only ``tol`` is given (MLPRegressor's default).
 DEFAULT_N_ITER_NO_CHANGE = 10
+#: The bias multiplier (and bias scale) of ``init="breakpoint"``, whatever
+#: ``bias_std`` is: the hidden biases store ``-theta_r`` itself, so that a step
+#: moves the breakpoints as in the shallow model ``sum_r a_r phi(x - theta_r)``.
+BREAKPOINT_BIAS_MULTIPLIER = 1.0
 #: Rows per chunk in ``predict`` are chosen so that one chunk's hidden
 #: activations stay below this many bytes.
 PREDICT_CHUNK_BYTES = 64 * 2**20
@@ -84,7 +88,8 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         act with variance ``sigma_w**2 / fan_in``.
 
     bias_std : float, default=0.1
-        Bias scale ``sigma_b``.
+        Bias scale ``sigma_b``. Not used by ``init="breakpoint"``, whose
+        biases act with multiplier 1 (see ``init``).
 
     parametrization : {"ntk", "standard"}, default="ntk"
         ``"ntk"``: N(0, 1) parameters with the scales as multipliers in the
@@ -108,7 +113,13 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         ``theta_r`` uniform on [-1, 1]; needs ``depth=1``. With several
         features the inner weights are random unit vectors (ridge functions).
         Combine it with ``trainable="hidden_biases"`` to train only the
-        breakpoints.
+        breakpoints. The biases then act with multiplier 1 under both
+        parametrizations and ``bias_std`` is not used: the hidden bias of unit
+        ``r`` stores ``-theta_r`` in input units, and a step moves the
+        breakpoints as it moves ``theta`` in the shallow model (one Adam step
+        of size ``eta`` moves each by about ``eta``), whatever ``bias_std``
+        is. Under the NTK parametrization, ``weight_std=1`` makes the stored
+        output weights the signs ``a_r`` themselves.
 
     solver : {"gd", "adam", "lbfgs"}, default="gd"
         ``"gd"``: full-batch gradient descent with a fixed step (with
@@ -227,9 +238,25 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         empty).
 
     distance_from_init_ : dict of str to float
-        ``||theta_g - theta_g(0)|| / ||theta_g(0)||`` for each trained group
-        ``g`` (Frobenius norms); for a group initialized at zero the
-        denominator is ``sqrt(theta_g.size)``, the norm of an N(0, 1) draw.
+        ``||theta_g - theta_g(0)||_2 / ||theta_g(0)||_2`` for each trained
+        group ``g``: the relative Euclidean norm of the group's stored entries
+        (the Frobenius norm of a weight matrix; under the NTK parametrization
+        the N(0, 1) entries, before the multipliers), measured from the start
+        of the run. For a group initialized at zero the denominator is
+        ``sqrt(theta_g.size)``, the norm of an N(0, 1) draw.
+
+    breakpoint_movement_ : dict of str to float or None
+        For a network with one input feature and one hidden layer: how far
+        the breakpoints ``theta_r = -c b_r / (a w_r)`` (the knots of ReLU
+        units, in the units of ``X``, after the multipliers ``a, c`` of the
+        parametrization) moved from the start of the run, ``dtheta = theta -
+        theta(0)`` over the ``m`` units with a nonzero inner weight both at
+        the start and now (a unit with ``w_r = 0`` is a constant and has no
+        breakpoint): ``{"sup": max_r |dtheta_r|, "mean_abs": sum_r
+        |dtheta_r| / m, "rms": sqrt(sum_r dtheta_r**2 / m)}``, the norms
+        ``||dtheta||_inf``, ``||dtheta||_1 / m`` and ``||dtheta||_2 /
+        sqrt(m)`` of the shallow 1-d study [3]_. ``None`` for other networks
+        and when no unit has a breakpoint.
 
     n_outputs_ : int
         Number of outputs.
@@ -285,6 +312,8 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
        Networks", arXiv:2405.11696, 2024.
     .. [2] A. Jacot, F. Gabriel, C. Hongler, "Neural Tangent Kernel:
        Convergence and Generalization in Neural Networks", NeurIPS 2018.
+    .. [3] R. Gentile, G. Welper, "Approximation results for Gradient
+       Descent trained Shallow Neural Networks in 1d", arXiv:2209.08399, 2022.
 
     Examples
     --------
@@ -530,6 +559,7 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
             "distance_from_init_": {
                 g: _relative_distance(params[g], initial_params[g]) for g in groups
             },
+            "breakpoint_movement_": _breakpoint_movement(params, initial_params, spec),
             "n_outputs_": Y.shape[1],
             "_y_ndim": y_ndim,
             "_y_mean": y_mean,
@@ -616,7 +646,10 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
             depth=arch["depth"],
             activation=arch["activation"],
             weight_std=float(arch["weight_std"]),
-            bias_std=float(arch["bias_std"]),
+            # the shallow model's breakpoints live in input units (see ``init``)
+            bias_std=BREAKPOINT_BIAS_MULTIPLIER
+            if arch["init"] == "breakpoint"
+            else float(arch["bias_std"]),
             parametrization=arch["parametrization"],
         )
 
@@ -818,6 +851,33 @@ def _check_memory(spec, X, groups, solver, momentum, continuing, needs_kernel):
         f"Training a width-{spec.width}, depth-{spec.depth} network on {n} samples",
         "Use fewer samples, a smaller width, or float32 input.",
     )
+
+
+def _breakpoints(W1, b1, spec):
+    """Knots ``-c b_r / (a w_r)`` of a one-feature layer (NaN where ``w_r = 0``)."""
+    a, c = spec.multipliers[0]
+    w = a * np.asarray(W1[0], dtype=np.float64)
+    b = c * np.asarray(b1, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(w != 0, -b / np.where(w != 0, w, 1.0), np.nan)
+
+
+def _breakpoint_movement(params, initial_params, spec):
+    """Sup, mean absolute and RMS movement of the breakpoints (None if there are none)."""
+    if spec.n_features != 1 or spec.depth != 1:
+        return None
+    start = {g: initial_params.get(g, params[g]) for g in ("W1", "b1")}
+    moved = _breakpoints(params["W1"], params["b1"], spec) - _breakpoints(
+        start["W1"], start["b1"], spec
+    )
+    moved = np.abs(moved[np.isfinite(moved)])
+    if not moved.size:
+        return None
+    return {
+        "sup": float(moved.max()),
+        "mean_abs": float(moved.mean()),
+        "rms": float(np.sqrt(np.mean(moved**2))),
+    }
 
 
 def _relative_distance(theta, theta0):
