@@ -658,6 +658,8 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         if result.stop == "diverged":
             step = self.learning_rate_
             at = "" if step is None else f" with learning_rate={step:.4g}"
+            if self.lr_schedule is not None and result.diverged_rate is not None:
+                at += f" (a step of {result.diverged_rate:.4g} by lr_schedule)"
             warnings.warn(
                 f"{name} diverged at step {self.n_iter_ + 1}{at} (training loss "
                 f"{result.diverged_loss:.3g}); the parameters after step {self.n_iter_} "

@@ -6,6 +6,7 @@ from sklearn.base import clone
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_gdnet import GDNetworkRegressor
+from sklearn_gdnet.exceptions import DivergenceWarning
 from sklearn_gdnet.schedules import ExponentialDecay, MultiStepDecay, StepDecay
 
 
@@ -232,3 +233,14 @@ def test_a_callable_schedule_and_automatic_base_step():
     net = network(lr_schedule=lambda k, base: base / (1 + k), max_iter=4).fit(X, y)
     base = net.learning_rate_
     assert net.learning_rate_curve_ == pytest.approx([base, base / 2, base / 3, base / 4])
+
+
+def test_divergence_names_the_scheduled_step():
+    X, y = data()
+    growing = ExponentialDecay(gamma=10.0)  # a growing step diverges within a few steps
+    net = network(solver="gd", learning_rate=0.1, lr_schedule=growing, max_iter=50)
+    with pytest.warns(DivergenceWarning, match="by lr_schedule") as record:
+        net.fit(X, y)
+    assert len(net.learning_rate_curve_) == len(net.loss_curve_) == net.n_iter_ < 50
+    diverged_step = 0.1 * 10.0**net.n_iter_
+    assert f"{diverged_step:.4g}" in str(record[0].message)
