@@ -189,7 +189,11 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
 
     warm_start : bool, default=False
         Continue from the previous fit's parameters, step size and optimizer
-        state instead of starting over.
+        state instead of starting over. The optimizer state (Adam's moments
+        and step count, the momentum velocity) survives a change of
+        ``learning_rate``, ``lr_schedule`` or of a nonzero ``momentum``;
+        switching momentum on starts from a zero velocity, switching it off
+        drops the velocity, and a change of ``solver`` starts a new state.
 
     random_state : int, RandomState instance or None, default=None
         Seeds the initialization. The draw does not depend on the number of
