@@ -25,6 +25,7 @@ The network code, the kernels and the tests all read this one table.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -281,7 +282,10 @@ _Z_MAX = 15.0
 _Q_BEYOND_REACH = 2000.0
 
 
-@functools.lru_cache(maxsize=4)
+_TABLES: dict = {}  # step -> (z, root, U) with the most rows asked for so far
+_TABLES_LOCK = threading.Lock()
+
+
 def _hermite_functions(n_terms, step):
     """Grid ``z``, ``root = sqrt(N(z) step)`` and ``U[k] = h_k(z) root``, k < n_terms.
 
@@ -290,18 +294,26 @@ def _hermite_functions(n_terms, step):
     ``E[g(z) h_k(z)] ~ sum_m U[k, m] g(z_m) root_m`` is the trapezoid rule.
     The functions ``h_k sqrt(N)`` are bounded by 1 for every k and their
     three-term recurrence is stable (one on ``h_k`` alone would overflow).
+    One table per step, grown when more rows are asked for; a smaller request
+    gets the first rows, which the recurrence makes identical.
     """
-    z = np.arange(-_Z_MAX, _Z_MAX + step / 2, step)
-    root = np.sqrt(np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi) * step)
-    U = np.empty((n_terms, z.size))
-    U[0] = root
-    if n_terms > 1:
-        U[1] = z * root
-    for k in range(1, n_terms - 1):
-        U[k + 1] = (z * U[k] - np.sqrt(k) * U[k - 1]) / np.sqrt(k + 1.0)
-    for a in (z, root, U):
-        a.flags.writeable = False  # shared by every call
-    return z, root, U
+    with _TABLES_LOCK:
+        table = _TABLES.get(step)
+        if table is not None and table[2].shape[0] >= n_terms:
+            z, root, U = table
+            return z, root, U[:n_terms]
+        z = np.arange(-_Z_MAX, _Z_MAX + step / 2, step)
+        root = np.sqrt(np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi) * step)
+        U = np.empty((n_terms, z.size))
+        U[0] = root
+        if n_terms > 1:
+            U[1] = z * root
+        for k in range(1, n_terms - 1):
+            U[k + 1] = (z * U[k] - np.sqrt(k) * U[k - 1]) / np.sqrt(k + 1.0)
+        for a in (z, root, U):
+            a.flags.writeable = False  # shared by every call
+        _TABLES[step] = (z, root, U)
+        return z, root, U
 
 
 def _grid_step(q_max, n_terms):
