@@ -22,6 +22,14 @@ use every core. The diagonal is computed by the same recursion on the
 diagonal alone and written into the matrix, so ``diag(X)`` and ``K(X)``
 agree exactly. Inputs of any float dtype are computed in float64.
 
+Dual maps without a closed form (tanh, sigmoid, softplus, gelu) are Hermite
+series (:class:`~sklearn_gdnet._activations.HermiteSeriesDual`): every matrix
+they build is symmetric and positive semi-definite by construction, accurate to
+1e-6 relative to ``sqrt(k(x, x) k(x', x'))``, and variances beyond the series'
+range are refused. Hyperparameters (depth, scales, bounds, activation) and
+inputs (NaN, inf, no features) are validated with errors that name the problem;
+a recursion that overflows float64 raises instead of returning inf or NaN.
+
 Parametrization: the NNGP is the same under the NTK and the standard
 parametrization (same function at initialization), so :class:`NNGP` accepts
 both. Under the standard parametrization the tangent kernel grows linearly

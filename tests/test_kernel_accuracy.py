@@ -340,3 +340,26 @@ def test_zero_bias_in_a_gaussian_process_fits_without_warnings():
         gp = GaussianProcessRegressor(kernel, alpha=1e-3, random_state=0).fit(X, y)
     assert gp.kernel_.bias_std == 0.0
     assert np.isfinite(gp.log_marginal_likelihood_value_)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "softplus", "gelu"])
+def test_ntk_regressor_interpolates_its_training_points(activation):
+    # The issue: on |x| <= 10, NTKRegressor evaluated on its own training points
+    # was off by 22-29 (sigmoid, softplus, gelu) with only a "singular kernel"
+    # warning. The converged NTK regressor without ridge interpolates.
+    from sklearn_gdnet import NTKRegressor
+
+    X = _box(60, 3, 10.0)
+    y = np.sin(X[:, 0] / 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = NTKRegressor(activation=activation).fit(X, y)
+    assert_allclose(model.predict(X), y, atol=1e-8)
+
+
+def test_ntk_regressor_refuses_tanh_beyond_the_series():
+    from sklearn_gdnet import NTKRegressor
+
+    X = _box(30, 3, 10.0)
+    with pytest.raises(ValueError, match="'tanh' kernel cannot be computed"):
+        NTKRegressor(activation="tanh").fit(X, X[:, 0])
