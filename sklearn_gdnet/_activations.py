@@ -437,9 +437,9 @@ class HermiteSeriesDual:
 
     def _range_message(self, q_max):
         return (
-            f"The {self.name!r} kernel cannot be computed to its tolerance "
-            f"{self.tol:g} at a pre-activation variance of {q_max:.4g}: its Hermite "
-            f"series would need more than {self.max_terms} terms. The variance grows "
+            f"The {self.name!r} kernel cannot be computed to its stated accuracy at a "
+            f"pre-activation variance of {q_max:.4g}: its Hermite series would need "
+            f"more than {self.max_terms} terms. The variance grows "
             "with weight_std^2 |x|^2 / n_features + bias_std^2; the largest served are "
             "about 27 for tanh (17 with eval_gradient), 110 for sigmoid (65), 175 for "
             "softplus (80) and 135 for gelu (100). Rescale X (for example with "
