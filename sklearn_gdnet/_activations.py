@@ -280,6 +280,8 @@ _Z_MAX = 15.0
 # Measured: every activation of the table needs more than MAX_SERIES_TERMS terms
 # well below this variance (gelu, the easiest, at about 150).
 _Q_BEYOND_REACH = 2000.0
+# Points per call whose coefficients are held at once (a kernel tile has 128).
+_CHUNK = 256
 
 
 _TABLES: dict = {}  # step -> (z, root, U) with the most rows asked for so far
@@ -481,6 +483,20 @@ class HermiteSeriesDual:
     def __call__(self, q11, q22, q12, tangents=None):
         q11, q22, q12 = (np.asarray(a, dtype=float) for a in (q11, q22, q12))
         shape = np.broadcast_shapes(q11.shape, q22.shape, q12.shape)
+        if len(shape) == 1 and shape[0] > _CHUNK:
+            # Long vectors (the diagonal of many points): in chunks, so that the
+            # coefficients held at once stay small.
+            parts = []
+            for start in range(0, shape[0], _CHUNK):
+                cut = slice(start, start + _CHUNK)
+                args = [np.broadcast_to(a, shape)[cut] for a in (q11, q22, q12)]
+                tans = None
+                if tangents is not None:
+                    tans = tuple(
+                        np.broadcast_to(t, np.shape(t)[:-1] + shape)[..., cut] for t in tangents
+                    )
+                parts.append(self(*args, tangents=tans))
+            return tuple(np.concatenate(p, axis=-1) for p in zip(*parts))
         grad = tangents is not None
         n = 4 if grad else 2
         # Coefficients per point (per argument array), not per pair.
