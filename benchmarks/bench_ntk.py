@@ -48,7 +48,7 @@ Times are medians of repeats.
    error against adaptive 2-d integration (target 1e-6 relative) and the
    smallest eigenvalue and asymmetry of each matrix::
 
-       python benchmarks/bench_ntk.py --activations-only          # ~3 minutes
+       python benchmarks/bench_ntk.py --activations-only          # ~5-10 minutes
        python benchmarks/bench_ntk.py --activations-only --quick  # n = 100
 """
 
