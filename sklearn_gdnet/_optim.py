@@ -27,15 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import minimize
 
-from ._network import (
-    NetworkSpec,
-    Workspace,
-    backward,
-    forward,
-    forward_top,
-    gradients,
-    lowest_layer,
-)
+from ._core import Workspace, backward, forward, gradients
+from ._network import NetworkSpec, forward_top, lowest_layer
 
 __all__ = [
     "LEARNING_RATE_SAFETY",
