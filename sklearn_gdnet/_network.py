@@ -91,8 +91,9 @@ class NetworkSpec:
         """The module that computes this network's passes.
 
         `_network_1d` (exact, ``O(n + m log n)`` per pass) for one input
-        feature, one hidden layer and a piecewise-linear activation; this
-        module (dense, ``O(n m)`` per layer) otherwise. Both offer `Workspace`,
+        feature, one hidden layer, a piecewise-linear activation and a width
+        from which it is the faster (`_network_1d.MIN_WIDTH`); this module
+        (dense, ``O(n m)`` per layer) otherwise. Both offer `Workspace`,
         `forward`, `backward`, `gradients` and `jvp` with the same meaning: the
         training loops and the estimator call them through ``spec.core`` and
         never ask which one it is.

@@ -28,11 +28,14 @@ GROUPS = group_names(1)
 SUBSETS = [s for r in range(1, 5) for s in itertools.combinations(GROUPS, r)]
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def force_dense(monkeypatch):
-    def force(on=True):
-        monkeypatch.setattr(fast, "FORCE_DENSE", on)
+    """``force_dense(True)`` chooses the dense core, ``False`` (the default) the 1-d one."""
 
+    def force(on=True):
+        monkeypatch.setattr(fast, "FORCE", "dense" if on else "1d")
+
+    force(False)  # the 1-d core whatever the width
     return force
 
 
@@ -142,7 +145,11 @@ def random_case(seed, ties=True):
     return spec, params, x[:, None], Y, w
 
 
-def test_core_is_chosen_from_the_specification(force_dense):
+def test_core_is_chosen_from_the_specification(force_dense, monkeypatch):
+    monkeypatch.setattr(fast, "FORCE", None)
+    assert NetworkSpec(1, 1, fast.MIN_WIDTH, 1, "relu").core is fast
+    assert NetworkSpec(1, 1, fast.MIN_WIDTH - 1, 1, "relu").core is dense
+    force_dense(False)
     assert NetworkSpec(1, 1, 5, 1, "relu").core is fast
     assert NetworkSpec(1, 3, 5, 1, "identity", parametrization="standard").core is fast
     assert NetworkSpec(2, 1, 5, 1, "relu").core is dense
