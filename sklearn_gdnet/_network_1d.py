@@ -37,7 +37,17 @@ import os
 import numpy as np
 from scipy import sparse
 
-__all__ = ["FORCE", "MIN_WIDTH", "Workspace", "applies", "backward", "forward", "gradients", "jvp"]
+__all__ = [
+    "FORCE",
+    "MIN_WIDTH",
+    "computes",
+    "Workspace",
+    "applies",
+    "backward",
+    "forward",
+    "gradients",
+    "jvp",
+]
 
 #: Activations that are linear on each side of one knot.
 PIECEWISE_LINEAR = ("relu", "identity")
@@ -57,16 +67,16 @@ MIN_WIDTH = 128
 FORCE = os.environ.get("SKLEARN_GDNET_CORE") or None
 
 
+def computes(spec) -> bool:
+    """Whether this core can compute the passes of the network ``spec``."""
+    return spec.n_features == 1 and spec.depth == 1 and spec.activation in PIECEWISE_LINEAR
+
+
 def applies(spec) -> bool:
-    """Whether this core computes the passes of the network ``spec``."""
+    """Whether this core is chosen for the network ``spec``."""
     if FORCE == "dense":
         return False
-    return (
-        spec.n_features == 1
-        and spec.depth == 1
-        and spec.activation in PIECEWISE_LINEAR
-        and (FORCE == "1d" or spec.width >= MIN_WIDTH)
-    )
+    return computes(spec) and (FORCE == "1d" or spec.width >= MIN_WIDTH)
 
 
 class Workspace:

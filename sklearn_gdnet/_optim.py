@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import minimize
 
+from ._batched import replayable
 from ._core import Workspace, backward, forward, gradients
 from ._network import NetworkSpec, forward_top, lowest_layer
 
@@ -245,6 +246,7 @@ def optimizer_state_nbytes(solver, momentum, n_trained, itemsize):
     return 0
 
 
+@replayable  # a width study may hand this run's result over, computed with other seeds
 def train(
     params,
     spec: NetworkSpec,
