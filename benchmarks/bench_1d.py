@@ -12,6 +12,10 @@ over repeats; the two cores run in turn within each repeat so that the
 machine's slow spells hit both. ``q25``/``q75`` give the spread of the ratio
 over repeats. On a shared machine single timings are noisy: read the ratio.
 
+Then a small width study of the same setting (``--seeds`` seeds per width,
+``--seed-steps`` steps) timed with the seeds of a width trained together
+(`sklearn_gdnet._batched`) and one by one (its private switch ``ENABLED``).
+
 Run: ``python benchmarks/bench_1d.py [--widths 10 100 1000] [--repeats 5]``;
 ``--quick`` runs a tiny configuration in seconds (for the test suite).
 """
@@ -22,7 +26,8 @@ import warnings
 
 import numpy as np
 
-from sklearn_gdnet import GDNetworkRegressor, _network_1d
+from sklearn_gdnet import GDNetworkRegressor, _batched, _network_1d
+from sklearn_gdnet.model_selection import width_study
 
 
 def study_data(m):
@@ -98,6 +103,42 @@ def step_table(widths, repeats, trainable, quick=False):
     return rows
 
 
+def seeds_table(widths, n_seeds, steps, repeats):
+    """Print the time of a width study with the seeds trained together and one by one."""
+    print(
+        f"\nwidth study: {n_seeds} seeds per width, {steps} Adam steps, widths {widths}, "
+        f"median of {repeats} repeats"
+    )
+    header = f"{'width':>6} {'together s':>11} {'one by one s':>13} {'ratio':>7}"
+    print(header)
+    print("-" * len(header))
+    rows = []
+    for m in widths:
+        X, y = study_data(m)
+        est = study_network(m, steps)
+        together, alone = [], []
+        for _ in range(repeats):
+            for enabled, times in ((True, together), (False, alone)):
+                _batched.ENABLED = enabled
+                try:
+                    start = time.perf_counter()
+                    width_study(
+                        est,
+                        X,
+                        y,
+                        widths=[m],
+                        seeds=range(n_seeds),
+                        scoring="neg_mean_squared_error",
+                    )
+                    times.append(time.perf_counter() - start)
+                finally:
+                    _batched.ENABLED = True
+        row = (m, np.median(together), np.median(alone), np.median(alone) / np.median(together))
+        rows.append(row)
+        print(f"{m:>6d} {row[1]:>11.3f} {row[2]:>13.3f} {row[3]:>7.1f}")
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--widths", type=int, nargs="+", default=[10, 100, 1000])
@@ -105,12 +146,19 @@ def main(argv=None):
     parser.add_argument(
         "--trainable", default="hidden_biases", help="trained groups (default: the breakpoints)"
     )
+    parser.add_argument(
+        "--seed-widths", type=int, nargs="+", default=[10, 100, 1000], help="widths of the study"
+    )
+    parser.add_argument("--seeds", type=int, default=20, help="seeds per width in the study")
+    parser.add_argument("--seed-steps", type=int, default=2000, help="Adam steps per fit")
     parser.add_argument("--quick", action="store_true", help="a tiny configuration, in seconds")
     args = parser.parse_args(argv)
     if args.quick:
         args.widths, args.repeats = [8, 16], 1
+        args.seed_widths, args.seeds, args.seed_steps = [8], 3, 20
     warnings.simplefilter("ignore")  # short runs do not converge; that is not timed
     step_table(args.widths, args.repeats, args.trainable, quick=args.quick)
+    seeds_table(args.seed_widths, args.seeds, args.seed_steps, args.repeats)
 
 
 if __name__ == "__main__":

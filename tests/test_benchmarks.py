@@ -60,9 +60,12 @@ def test_bench_1d_prints_both_cores_and_their_ratio(capsys):
 
     load("bench_1d").main(["--quick"])
     out = capsys.readouterr().out
-    rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["8"], ["16"])]
+    steps, study = out.split("width study")
+    rows = [line.split() for line in steps.splitlines() if line.split()[:1] in (["8"], ["16"])]
     assert len(rows) == 2
     for row in rows:
         assert len(row) == 7
         float(row[4])  # the ratio of the two cores' times
     assert _network_1d.FORCE is None  # the switch is restored
+    study = [line.split() for line in study.splitlines()]
+    assert [row[0] for row in study if len(row) == 4] == ["8"]
