@@ -52,7 +52,7 @@ class Trajectory:
     spec: object
     groups: tuple
     solver: str
-    learning_rate: float
+    learning_rate: np.ndarray  # the step size of each step
     momentum: float
     max_iter: int
     X: np.ndarray
@@ -72,7 +72,7 @@ class Trajectory:
             return False  # a setting this replay knows nothing of
         if (
             kwargs.get("solver", "gd") != self.solver
-            or kwargs.get("learning_rate") != self.learning_rate
+            or not _same_rates(kwargs.get("learning_rate"), self.learning_rate)
             or kwargs.get("momentum", 0.0) != self.momentum
             or kwargs.get("max_iter") != self.max_iter
             or kwargs.get("n_iter_no_change") is not None
@@ -96,23 +96,35 @@ class Trajectory:
         for g in self.groups:
             params[g][...] = self.final[g]
         if optimizer_state is not None:
-            optimizer_state["key"] = (self.solver, self.learning_rate, self.momentum)
+            optimizer_state["key"] = (self.solver, bool(self.momentum))
+            last_rate = float(self.learning_rate[-1])
             if self.solver == "adam":
-                opt = _optim._Adam(params, self.groups, self.learning_rate)
+                opt = _optim._Adam(params, self.groups, last_rate)
                 opt.t = self.max_iter
                 for g in self.groups:
                     opt.m[g][...] = self.opt_arrays["m"][g]
                     opt.v[g][...] = self.opt_arrays["v"][g]
             else:
-                opt = _optim._GD(params, self.groups, self.learning_rate, self.momentum)
+                opt = _optim._GD(params, self.groups, last_rate, self.momentum)
                 for g in self.groups if self.momentum else ():
                     opt.velocity[g][...] = self.opt_arrays["velocity"][g]
             optimizer_state["opt"] = opt
         result = _optim.TrainResult()
         result.losses = list(self.losses)
+        result.learning_rates = [float(rate) for rate in self.learning_rate]
         result.initial_loss = self.initial_loss
         result.output_size = self.output_size
         return result
+
+
+def _same_rates(rates, expected):
+    """Whether ``rates`` (a step size, or one per step) are the run's ``expected`` ones."""
+    if rates is None:
+        return False
+    rates = np.asarray(rates, dtype=np.float64)
+    if rates.shape not in ((), expected.shape):
+        return False
+    return np.array_equal(np.broadcast_to(rates, expected.shape), expected)
 
 
 def _same(a, b):
@@ -221,13 +233,19 @@ def batch_trajectories(fits):
                 groups,
                 [records[i][0] for i in chunk],
                 solver=kwargs.get("solver", "gd"),
-                learning_rate=np.array([records[i][6]["learning_rate"] for i in chunk]),
+                learning_rate=np.array(
+                    [_rates(records[i][6]["learning_rate"], kwargs["max_iter"]) for i in chunk]
+                ),
                 momentum=kwargs.get("momentum", 0.0),
                 max_iter=kwargs["max_iter"],
             )
             for i, run in zip(chunk, runs):
                 out[i] = run
     return out
+
+
+def _rates(learning_rate, max_iter):
+    return np.broadcast_to(np.asarray(learning_rate, dtype=np.float64), (max_iter,))
 
 
 def _reproducible(record) -> bool:
@@ -244,6 +262,8 @@ def _reproducible(record) -> bool:
         and not kwargs.get("verbose", 0)
         and not kwargs.get("optimizer_state")
         and kwargs.get("max_iter", 0) > 0
+        and kwargs.get("learning_rate") is not None
+        and np.ndim(kwargs["learning_rate"]) <= 1
         and isinstance(X, np.ndarray)
     )
 
@@ -347,7 +367,8 @@ def train_seeds(
 ):
     """Train the seeds whose initial parameters are ``initials`` together.
 
-    ``learning_rate`` holds one step per seed. Returns one `Trajectory` per
+    ``learning_rate`` holds the step sizes of each seed's steps, shape
+    ``(S, max_iter)``. Returns one `Trajectory` per
     seed, or None for a seed whose run diverged (its fit must train on its own,
     which reproduces the divergence exactly).
     """
@@ -384,14 +405,14 @@ def train_seeds(
         state["v"] = {g: np.zeros_like(P[g]) for g in groups}
     elif momentum:
         state["velocity"] = {g: np.zeros_like(P[g]) for g in groups}
-    eta = per_seed(lr)
     for t in range(1, max_iter + 1):
+        eta = per_seed(lr[:, t - 1])
         resid *= scale
         batch.backward(resid.astype(np.float64))
         grads = batch.gradients(groups)
         saved = {g: P[g].copy() for g in groups}
         if solver == "adam":
-            step = per_seed(lr * np.sqrt(1 - BETA2**t) / (1 - BETA1**t))
+            step = per_seed(lr[:, t - 1] * np.sqrt(1 - BETA2**t) / (1 - BETA1**t))
             for g in groups:
                 m, v, grad = state["m"][g], state["v"][g], grads[g].astype(dtype)
                 m *= BETA1
@@ -429,7 +450,7 @@ def train_seeds(
                 spec=spec,
                 groups=tuple(groups),
                 solver=solver,
-                learning_rate=float(lr[s]),
+                learning_rate=lr[s].copy(),
                 momentum=momentum,
                 max_iter=max_iter,
                 X=X,

@@ -14,6 +14,7 @@ from sklearn.neural_network import MLPRegressor
 
 from sklearn_gdnet import DivergenceWarning, GDNetworkRegressor, _batched, _network_1d, _optim
 from sklearn_gdnet.model_selection import width_study
+from sklearn_gdnet.schedules import StepDecay
 
 GROUPS = ("W1", "b1", "W2", "b2")
 
@@ -38,6 +39,16 @@ CONFIGS = [
     dict(solver="gd", learning_rate="auto", trainable="all"),
     dict(solver="gd", momentum=0.9, learning_rate=0.02, parametrization="standard"),
     dict(solver="adam", learning_rate=1e-2, activation="identity", trainable=("W1", "b2")),
+    # the shallow 1-d study's protocol: breakpoints, Adam, step decay
+    dict(
+        solver="adam",
+        learning_rate=1e-2,
+        lr_schedule=StepDecay(step_size=10, gamma=0.2),
+        init="breakpoint",
+        trainable="hidden_biases",
+        normalize_y=False,
+    ),
+    dict(solver="gd", learning_rate="auto", momentum=0.5, lr_schedule=StepDecay(7, 0.5)),
 ]
 
 
@@ -49,14 +60,30 @@ def standalone(est, seed, X, y, w):
 
 def assert_same(a, b, rtol=1e-8):
     assert a.n_iter_ == b.n_iter_
+    np.testing.assert_array_equal(a.learning_rate_curve_, b.learning_rate_curve_)
+    for norm, value in (a.breakpoint_movement_ or {}).items():
+        assert value == pytest.approx(b.breakpoint_movement_[norm], rel=1e-8, abs=1e-12)
     np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=rtol, atol=1e-13)
     for g in GROUPS:
         np.testing.assert_allclose(a.params_[g], b.params_[g], rtol=rtol, atol=1e-11, err_msg=g)
 
 
+def count_replays(monkeypatch):
+    """A list that grows by one each time a batched run is handed to a fit."""
+    replays, real = [], _batched.Trajectory.apply
+
+    def apply(self, *args):
+        replays.append(self)
+        return real(self, *args)
+
+    monkeypatch.setattr(_batched.Trajectory, "apply", apply)
+    return replays
+
+
 @pytest.mark.parametrize("config", CONFIGS)
 @pytest.mark.parametrize("width", [7, _network_1d.MIN_WIDTH])
-def test_each_seed_equals_its_standalone_fit(config, width):
+def test_each_seed_equals_its_standalone_fit(config, width, monkeypatch):
+    replays = count_replays(monkeypatch)
     X, y, w = data()
     est = GDNetworkRegressor(width=width, depth=1, max_iter=40, **config)
     seeds = [0, 1, 2, 3]
@@ -69,6 +96,7 @@ def test_each_seed_equals_its_standalone_fit(config, width):
         replayed = clone(est).set_params(random_state=s)
         with _batched.replaying(run):
             replayed.fit(X, y, sample_weight=w)
+        assert replays[-1] is run  # the fit took the batched run, it did not train
         reference = standalone(est, s, X, y, w)
         assert_same(replayed, reference)
         np.testing.assert_allclose(replayed.predict(X), reference.predict(X), rtol=1e-8)
@@ -117,8 +145,10 @@ def test_width_study_batches_seeds_and_matches_fits_one_by_one(config, monkeypat
     monkeypatch.setattr(
         _batched, "train_seeds", lambda *a, **k: calls.append(len(a[5])) or real(*a, **k)
     )
+    replays = count_replays(monkeypatch)
     together = width_study(est, X, y, **kwargs)
     assert calls == [5, 5, 5]  # one batch of five seeds per width
+    assert len(replays) == 15  # each fit took its seed's run
     monkeypatch.setattr(_batched, "ENABLED", False)
     one_by_one = width_study(est, X, y, **kwargs)
     assert calls == [5, 5, 5]
