@@ -142,12 +142,18 @@ def _effective(params, spec):
     return u, v, alpha
 
 
+#: Between two steps a knot usually crosses no sample or one: its boundary is
+#: first moved by one sample at a time, this many times, before a binary search.
+LOCAL_MOVES = 2
+
+
 def _boundaries(ws, u, v):
     """Each unit's boundary ``s`` (see `Workspace`) and whether ``u < 0``.
 
     The boundary agrees with the dense pass's test ``x_i u + v > 0`` on both
     sides: ``s`` starts from the last pass's boundaries, units where the test
-    disagrees are searched again by bisection for the rounded knot ``-v / u``,
+    disagrees are moved by a sample at a time (`LOCAL_MOVES` times), those
+    still off are searched again by bisection for the rounded knot ``-v / u``,
     and any still off by rounding are moved over equal samples until it agrees
     (the test is monotone in ``x``, so the boundary is unique).
     """
@@ -166,10 +172,19 @@ def _boundaries(ws, u, v):
         else:
             s = s.copy()
             bad = _misplaced(xp, s, u, v, neg, zero)
+            for _ in range(LOCAL_MOVES):  # most knots move past a sample or none
+                if not bad.size:
+                    break
+                sb = s[bad]
+                below = (xp[sb] * u[bad] + v[bad] > 0) != neg[bad]
+                s[bad] = np.where(below, sb - 1, sb + 1)
+                bad = bad[_misplaced(xp, s[bad], u[bad], v[bad], neg[bad], zero[bad])]
             if bad.size:
                 s[bad] = np.minimum(np.searchsorted(xp, -v[bad] / u[bad], side="right") - 1, n)
         while bad.size:
             bad = bad[_misplaced(xp, s[bad], u[bad], v[bad], neg[bad], zero[bad])]
+            if not bad.size:
+                break
             sb, ub, vb, nb = s[bad], u[bad], v[bad], neg[bad]
             below = (xp[sb] * ub + vb > 0) != nb
             # jump over equal samples: they are active or not together
