@@ -338,3 +338,24 @@ def test_divergence_is_detected_as_on_the_dense_core(force_dense):
     assert runs[0].n_iter_ == runs[1].n_iter_
     for g in GROUPS:
         np.testing.assert_allclose(runs[0].params_[g], runs[1].params_[g], rtol=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_reused_workspace_follows_moving_knots(seed):
+    """Boundaries carried from pass to pass, through small and large moves."""
+    spec, params, X, Y, w = random_case(seed, ties=seed % 2 == 0)
+    rng = np.random.default_rng(seed)
+    ws = fast.Workspace(spec, X, np.float64)
+    for move in [0.0, 1e-3, 0.3, 5.0, 1e-3, 0.0]:
+        params = {g: p.copy() for g, p in params.items()}
+        params["b1"] += move * rng.standard_normal(params["b1"].shape)
+        flip = rng.random(spec.width) < 0.2 * (move > 0.1)
+        params["W1"][0, flip] *= -1.0  # inner weights change sign
+        f = fast.forward(params, spec, X, ws).copy()
+        f_ref, _ = direct(params, spec, X[:, 0])
+        np.testing.assert_allclose(f, f_ref, rtol=1e-12, atol=1e-12)
+        e = w[:, None] * (f - Y) / Y.size
+        fast.backward(params, spec, ws, e)
+        g = fast.gradients(spec, ws, GROUPS, {q: np.empty_like(params[q]) for q in GROUPS})
+        for name, ref in direct_gradient(params, spec, X[:, 0], Y, w).items():
+            np.testing.assert_allclose(g[name], ref, rtol=1e-10, atol=1e-12, err_msg=name)
