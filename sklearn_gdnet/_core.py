@@ -8,7 +8,7 @@ core computes them.
 
 from __future__ import annotations
 
-__all__ = ["Workspace", "backward", "forward", "gradients", "jvp"]
+__all__ = ["Workspace", "backward", "forward", "gradients", "jvp", "workspace_nbytes"]
 
 
 def Workspace(spec, X, dtype):  # noqa: N802 - stands for the cores' Workspace classes
@@ -34,3 +34,8 @@ def gradients(spec, ws, groups, out, alpha=1.0, beta=0.0):
 def jvp(params, spec, ws, tangent):
     """Directional derivative ``J @ tangent`` of the outputs."""
     return spec.core.jvp(params, spec, ws, tangent)
+
+
+def workspace_nbytes(spec, n_samples, itemsize, n_input_copy=0):
+    """Bytes a `Workspace` for ``n_samples`` rows allocates (at most)."""
+    return spec.core.workspace_nbytes(spec, n_samples, itemsize, n_input_copy)

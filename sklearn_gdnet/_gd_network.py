@@ -19,7 +19,7 @@ from ._compat import (
     _check_sample_weight,
     _fit_context,
 )
-from ._core import forward
+from ._core import forward, workspace_nbytes
 from ._family import FAMILY_CONSTRAINTS
 from ._memory import check_fits_in_memory
 from ._network import (
@@ -28,7 +28,6 @@ from ._network import (
     init_params,
     max_ntk_eigenvalue,
     resolve_trainable,
-    workspace_nbytes,
 )
 from ._optim import auto_learning_rate, optimizer_state_nbytes, train
 from ._threads import thread_policy

@@ -126,6 +126,16 @@ class Workspace:
         return out
 
 
+def workspace_nbytes(spec, n_samples: int, itemsize: int, n_input_copy=0) -> int:
+    """Bytes a `Workspace` and one pass's temporaries take (at most), ``O(n + m)``."""
+    n, m, k = n_samples, spec.width, spec.n_outputs
+    # order, xs, xp, xs64, out; sums from both sides, histogram, outputs, residuals
+    per_row = 16 + 2 * itemsize + k * itemsize + 8 * 2 * k * 2 * 4
+    # u, v, alpha, boundaries, columns; coefficients, bins, gathered sums, gradients
+    per_unit = 2 * itemsize + 8 * k + 16 + 8 * 2 * k * 4
+    return n * per_row + m * per_unit + itemsize * n_input_copy
+
+
 def _effective(params, spec):
     """``u, v`` (in the parameters' dtype, as the dense pass forms them), ``alpha``.
 

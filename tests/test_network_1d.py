@@ -18,6 +18,7 @@ import warnings
 import numpy as np
 import pytest
 from scipy import sparse
+from sklearn.base import clone
 
 from sklearn_gdnet import DivergenceWarning, GDNetworkRegressor
 from sklearn_gdnet import _network as dense
@@ -359,3 +360,16 @@ def test_a_reused_workspace_follows_moving_knots(seed):
         g = fast.gradients(spec, ws, GROUPS, {q: np.empty_like(params[q]) for q in GROUPS})
         for name, ref in direct_gradient(params, spec, X[:, 0], Y, w).items():
             np.testing.assert_allclose(g[name], ref, rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def test_memory_check_counts_the_1d_workspace(monkeypatch, force_dense):
+    from sklearn_gdnet import _memory
+
+    monkeypatch.setattr(_memory, "MEMORY_LIMIT", 40 * 2**20)
+    X = np.linspace(-1, 1, 20_000)[:, None]
+    est = GDNetworkRegressor(width=512, depth=1, solver="adam", max_iter=2, random_state=0)
+    est.fit(X, np.abs(X[:, 0]))  # O(n + m) memory: fits the limit
+    assert est.predict(X).shape == (20_000,)
+    force_dense()
+    with pytest.raises(MemoryError):  # the dense passes need O(n m)
+        clone(est).fit(X, np.abs(X[:, 0]))
