@@ -267,7 +267,7 @@ def _fit(force_dense, dense_core, **kwargs):
     est = GDNetworkRegressor(**params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        est.fit(X, Y if params.pop("two", True) else Y[:, 0], sample_weight=sample_weight)
+        est.fit(X, Y, sample_weight=sample_weight)
     return est, est.predict(X)
 
 
@@ -373,3 +373,19 @@ def test_memory_check_counts_the_1d_workspace(monkeypatch, force_dense):
     force_dense()
     with pytest.raises(MemoryError):  # the dense passes need O(n m)
         clone(est).fit(X, np.abs(X[:, 0]))
+
+
+def test_partial_fit_and_warm_start_match_the_dense_core(force_dense):
+    X = np.linspace(-1, 1, 30)[:, None]
+    y = np.abs(X[:, 0]) ** 0.5
+    runs = []
+    for on in (False, True):
+        force_dense(on)
+        est = GDNetworkRegressor(width=9, depth=1, solver="adam", learning_rate=1e-2)
+        est.set_params(random_state=0, max_iter=7, warm_start=True)
+        est.fit(X, y)
+        for _ in range(3):
+            est.partial_fit(X, y)
+        est.set_params(learning_rate=3e-3).fit(X, y)
+        runs.append((est, est.predict(X)))
+    _assert_same_fit(*runs)
