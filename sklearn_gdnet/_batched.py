@@ -172,9 +172,12 @@ def probe(fit):
     return None
 
 
-#: Seeds trained in one batch at most this many sample-output entries of the
-#: passes' largest arrays (``S * 2k * 2(n + 1)`` float64), about 32 MiB.
-BATCH_MAX_ENTRIES = 4_000_000
+#: Seeds trained in one batch: at most this many entries in the passes' largest
+#: arrays (``S * 2k * 2(n + 1)`` float64, about 1.3 MB), so that they stay in
+#: cache. With 100 seeds at n = 2000 in one batch (6.4 MB arrays) the batched
+#: run took 1.7 times as long as the seeds fitted one by one
+#: (``benchmarks/bench_1d.py``); in batches of 20 it was 1.4 to 1.8 times faster.
+BATCH_MAX_ENTRIES = 160_000
 
 
 def trains_through_the_loop(estimator) -> bool:
