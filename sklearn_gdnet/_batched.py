@@ -197,6 +197,9 @@ def trains_through_the_loop(estimator) -> bool:
 def batch_trajectories(fits):
     """Trajectories for the fits that can be trained together, None for the others.
 
+    None in place of the list when the first fit's run is not one the batched
+    loop computes (the others, of the same estimator, are not either).
+
     ``fits`` are zero-argument callables, one standalone ``fit`` per seed (of
     the same estimator and data). Each is probed for its training call; the
     calls that the batched loop reproduces and that agree in everything but
@@ -206,7 +209,7 @@ def batch_trajectories(fits):
     out = [None] * len(fits)
     first = probe(fits[0]) if len(fits) > 1 else None
     if first is None or not _reproducible(first):
-        return out  # the others would not be either: no more probing
+        return None  # the others would not be either: no more probing
     records = [first] + [probe(fit) for fit in fits[1:]]
     groups_of = {}
     for i, record in enumerate(records):

@@ -408,13 +408,13 @@ def _train_seeds_together(estimator, values, seeds, task_params, X, y, fit_param
 
         start = time.perf_counter()
         runs = _batched.batch_trajectories([partial(fit, j) for j in range(len(seeds))])
+        if runs is None:
+            break  # not a run the batched loop computes, at any width
         elapsed = time.perf_counter() - start
         done = [j for j, run in enumerate(runs) if run is not None]
         for j in done:
             trained[i, j] = runs[j]
             times[i, j] = elapsed / len(done)
-        if not done and i == 0:
-            break  # the first width cannot be batched: the others cannot either
     return trained, times
 
 

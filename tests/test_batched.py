@@ -191,7 +191,7 @@ def test_networks_on_several_features_are_not_batched():
     X, y = rng.standard_normal((20, 2)), rng.standard_normal(20)
     est = GDNetworkRegressor(width=4, max_iter=5)
     fits = [lambda s=s: clone(est).set_params(random_state=s).fit(X, y) for s in (0, 1)]
-    assert _batched.batch_trajectories(fits) == [None, None]
+    assert _batched.batch_trajectories(fits) is None
 
 
 def test_divergence_rule_is_the_loops():
