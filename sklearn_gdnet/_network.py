@@ -102,6 +102,12 @@ class NetworkSpec:
 
         return _network_1d if _network_1d.applies(self) else sys.modules[__name__]
 
+    def __getstate__(self):
+        # the cached core is a module, which pickle cannot store; it is chosen again
+        state = dict(self.__dict__)
+        state.pop("core", None)
+        return state
+
 
 def group_names(depth: int) -> list[str]:
     """Names of the parameter groups of a network with ``depth`` hidden layers."""

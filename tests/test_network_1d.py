@@ -389,3 +389,12 @@ def test_partial_fit_and_warm_start_match_the_dense_core(force_dense):
         est.set_params(learning_rate=3e-3).fit(X, y)
         runs.append((est, est.predict(X)))
     _assert_same_fit(*runs)
+
+
+def test_a_specification_pickles_after_choosing_its_core():
+    import pickle
+
+    spec = NetworkSpec(1, 1, 5, 1, "relu")
+    assert spec.core is fast
+    copy = pickle.loads(pickle.dumps(spec))
+    assert copy == spec and copy.core is fast
