@@ -25,8 +25,8 @@ decided by the same floating-point test as in the dense pass, ``x_i u_r + v_r >
 ``x_i`` with a rounded knot. Sums are accumulated in float64.
 
 The module has the interface of `_network` that the training loops use
-(`Workspace`, `forward`, `backward`, `gradients`, `jvp`); `NetworkSpec.core`
-chooses it where it `applies`.
+(`Workspace`, `forward`, `backward`, `gradients`, `jvp`, `workspace_nbytes`);
+`NetworkSpec.core` chooses it where it `applies`.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ __all__ = [
     "forward",
     "gradients",
     "jvp",
+    "workspace_nbytes",
 ]
 
 #: Activations that are linear on each side of one knot.
