@@ -228,7 +228,9 @@ def batch_trajectories(fits):
         members = [
             i for i in members if all(_same(a, b) for a, b in zip(records[i][2:5], (X, Y, w)))
         ]
-        per_batch = max(1, BATCH_MAX_ENTRIES // (4 * spec.n_outputs * (X.shape[0] + 1)))
+        largest = max(1, BATCH_MAX_ENTRIES // (4 * spec.n_outputs * (X.shape[0] + 1)))
+        n_batches = -(-len(members) // largest)
+        per_batch = -(-len(members) // n_batches)  # batches of equal size
         for start in range(0, len(members), per_batch):
             chunk = members[start : start + per_batch]
             runs = train_seeds(

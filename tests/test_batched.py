@@ -196,3 +196,17 @@ def test_networks_on_several_features_are_not_batched():
 
 def test_divergence_rule_is_the_loops():
     assert _batched.DIVERGENCE_FACTOR == _optim.DIVERGENCE_FACTOR
+
+
+def test_seeds_are_split_into_equal_batches(monkeypatch):
+    X, y, _ = data(n=30)
+    sizes = []
+    real = _batched.train_seeds
+    monkeypatch.setattr(
+        _batched, "train_seeds", lambda *a, **k: sizes.append(len(a[5])) or real(*a, **k)
+    )
+    monkeypatch.setattr(_batched, "BATCH_MAX_ENTRIES", 4 * 31 * 4)  # four seeds at most
+    est = GDNetworkRegressor(width=5, depth=1, solver="adam", learning_rate=1e-2, max_iter=5)
+    fits = [lambda s=s: clone(est).set_params(random_state=s).fit(X, y) for s in range(9)]
+    runs = _batched.batch_trajectories(fits)
+    assert sizes == [3, 3, 3] and all(run is not None for run in runs)
