@@ -42,7 +42,7 @@ from sklearn import get_config
 from sklearn.utils import check_random_state, gen_batches
 
 from . import _memory
-from ._activations import GaussHermiteDual
+from ._activations import MAX_SERIES_TERMS, HermiteSeriesDual
 from ._network import (
     NetworkSpec,
     Workspace,
@@ -54,7 +54,7 @@ from ._network import (
 )
 from ._optim import auto_learning_rate
 from .exceptions import DivergenceWarning
-from .kernels import TILE, TILE_QUADRATURE, _kernel_diagonals, _kernel_matrices, _Recursion
+from .kernels import TILE, _kernel_diagonals, _kernel_matrices, _Recursion
 
 __all__ = [
     "AUTO_EXACT_MAX_SAMPLES",
@@ -490,13 +490,13 @@ def _check_finite_kernel(values, X):
 def kernel_scratch_bytes(rec) -> int:
     """Scratch of the kernel recursion: temporaries of one tile per thread.
 
-    About sixteen ``TILE x TILE`` arrays for closed-form dual maps; for
-    quadrature, six ``TILE_QUADRATURE^2 x nodes`` arrays (at most 256 nodes).
+    About sixteen ``TILE x TILE`` arrays; Hermite-series dual maps add the
+    coefficients of a tile's rows and columns (four functions, at most
+    ``MAX_SERIES_TERMS`` terms each).
     """
-    if isinstance(rec.dual, GaussHermiteDual):
-        per_thread = 6 * TILE_QUADRATURE**2 * 256 * 8
-    else:
-        per_thread = 16 * TILE**2 * 8
+    per_thread = 16 * TILE**2 * 8
+    if isinstance(rec.dual, HermiteSeriesDual):
+        per_thread += 2 * 4 * MAX_SERIES_TERMS * TILE * 8
     return per_thread * (os.cpu_count() or 1)
 
 
