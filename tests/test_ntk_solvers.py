@@ -96,12 +96,14 @@ def test_eigh_matches_the_iterated_dynamics_with_a_ridge_at_finite_time():
     w = rng.uniform(0.3, 2.0, size=len(X))
     X_test = rng.normal(size=(5, 3))
     T, T_test = NTK()(X), NTK()(X_test, X)
-    model = NTKRegressor(solver="eigh", n_steps=60, learning_rate=2.0, alpha=0.3)
+    model = NTKRegressor(normalize_y=False, solver="eigh", n_steps=60, learning_rate=2.0, alpha=0.3)
     model.fit(X, y, sample_weight=w)
     expected = _iterate(T, T_test, y, w, 2.0, 60, alpha=0.3)[:, 0]
     assert_allclose(model.predict(X_test), expected, rtol=1e-9)
     # long training with a ridge reaches kernel ridge with the same weights
-    late = NTKRegressor(solver="eigh", n_steps=10**9, alpha=0.3).fit(X, y, sample_weight=w)
+    late = NTKRegressor(normalize_y=False, solver="eigh", n_steps=10**9, alpha=0.3).fit(
+        X, y, sample_weight=w
+    )
     ridge = KernelRidge(kernel="precomputed", alpha=0.3).fit(T, y, sample_weight=w)
     assert_allclose(late.predict(X_test), ridge.predict(T_test), rtol=1e-8)
 
@@ -114,7 +116,9 @@ def test_nystroem_is_exact_for_the_approximated_kernel(config):
     X, y, rng = _data(n=60)
     w = rng.uniform(0.3, 2.0, size=len(X))
     X_test = rng.normal(size=(6, 3))
-    model = NTKRegressor(solver="nystroem", n_components=15, random_state=0, **config)
+    model = NTKRegressor(
+        normalize_y=False, solver="nystroem", n_components=15, random_state=0, **config
+    )
     model.fit(X, y, sample_weight=w)
     idx = model.component_indices_
     assert idx.shape == (15,) and np.all(np.diff(idx) > 0)
@@ -340,7 +344,7 @@ def test_predict_path_equals_separate_fits_and_the_iteration(solver):
     X, y, rng = _data(n=30)
     X_test = rng.normal(size=(4, 3))
     params = dict(solver=solver, n_components=30, learning_rate=1.5)
-    model = NTKRegressor(n_steps=5, **params).fit(X, y)
+    model = NTKRegressor(normalize_y=False, n_steps=5, **params).fit(X, y)
     steps = [0, 1, 7, 40, np.inf]
     path = model.predict_path(X_test, steps)
     assert path.shape == (5, 4)
@@ -350,15 +354,17 @@ def test_predict_path_equals_separate_fits_and_the_iteration(solver):
         assert_allclose(
             row, _iterate(T, T_test, y, np.ones(30), 1.5, s)[:, 0], rtol=1e-7, atol=1e-10
         )
-    converged = NTKRegressor(**params).fit(X, y).predict(X_test)
+    converged = NTKRegressor(normalize_y=False, **params).fit(X, y).predict(X_test)
     assert_allclose(path[-1], converged, rtol=1e-6)
     mean, std = model.predict_path(X_test, steps[:-1], return_std=True)
     assert_allclose(
         std[3],
-        NTKRegressor(n_steps=40, **params).fit(X, y).predict(X_test, return_std=True)[1],
+        NTKRegressor(normalize_y=False, n_steps=40, **params)
+        .fit(X, y)
+        .predict(X_test, return_std=True)[1],
         rtol=1e-8,
     )
-    flow = NTKRegressor(n_steps=5, dynamics="flow", **params).fit(X, y)
+    flow = NTKRegressor(normalize_y=False, n_steps=5, dynamics="flow", **params).fit(X, y)
     halves = flow.predict_path(X_test, [2.5, 5])
     assert_allclose(halves[1], flow.predict(X_test), rtol=1e-12)
 
@@ -383,7 +389,7 @@ def test_predict_path_validates_its_steps():
 def test_covariance_diagonal_is_the_variance_and_matches_the_formula():
     X, y, rng = _data(n=25)
     X_test = rng.normal(size=(6, 3))
-    model = NTKRegressor(n_steps=12, learning_rate=3.0).fit(X, y)
+    model = NTKRegressor(normalize_y=False, n_steps=12, learning_rate=3.0).fit(X, y)
     mean, cov = model.predict(X_test, return_cov=True)
     assert_allclose(np.diag(cov), model.predict(X_test, return_std=True)[1] ** 2, rtol=1e-9)
     T, T_test = NTK()(X), NTK()(X_test, X)
