@@ -735,24 +735,30 @@ def _eigh_solution(kernels, X, Y, w, dynamics, S, lower):
 class _Normalization:
     """``N`` with ``N N^T = A^+`` for a PSD ``A`` (the centers' kernel).
 
-    A Cholesky factor ``A = L L^T`` when it is well conditioned (``N = L^-T``,
-    applied by triangular solves), else the pseudo-inverse square root from an
-    eigendecomposition, eigenvalues at or below ``m eps lambda_max`` dropped.
+    A Cholesky factor ``A = L L^T`` when its reciprocal condition number
+    exceeds ``rcond`` (``N = L^-T``, applied by triangular solves), else the
+    pseudo-inverse square root from an eigendecomposition, eigenvalues at or
+    below ``rcond lambda_max`` dropped, and those not above ten times the
+    rounding level that the most negative computed eigenvalue shows.
+    ``rcond=None`` is ``m eps``, the resolution of the converged minimum-norm
+    solution.
     """
 
-    def __init__(self, A):
+    def __init__(self, A, rcond=None):
         m = A.shape[0]
+        rcond = m * EPS if rcond is None else rcond
         # A is symmetric: its transpose is the F-ordered array LAPACK works on in place
         At = A.T if A.flags.c_contiguous else np.asfortranarray(A)
         diagonal = At.diagonal().copy()
-        factor = _cholesky_if_well_posed(At, m * EPS)
+        factor = _cholesky_if_well_posed(At, rcond)
         if factor is not None:
             self.L, self.N = factor[0], None
             self.rank = m
             return
         np.fill_diagonal(At, diagonal)  # the factorization left the upper triangle intact
         s, Q = linalg.eigh(At, lower=False, overwrite_a=True, check_finite=False, driver="evr")
-        keep = s > m * EPS * max(float(s[-1]), 0.0)
+        noise = 10.0 * max(-float(s[0]), 0.0) if s.size else 0.0
+        keep = s > max(rcond * max(float(s[-1]), 0.0), noise)
         self.L, self.N = None, Q[:, keep] / np.sqrt(s[keep])
         self.rank = int(keep.sum())
 
@@ -1101,14 +1107,24 @@ class NystroemSolution(_LowRankSolution):
     """Nystroem features on the centers ``Xc``; ``p(x) = T(x, C) @ projection``.
 
     The ensemble variance uses the Nystroem approximation of the NNGP on the
-    same centers, ``K~ = Psi Psi^T``, for the training points, and the exact
-    ``K(x, x')`` between test points: with ``R = U^T Phi^T W Psi``,
+    same centers, ``K~(x, x') = K(x, C) K(C, C)^+ K(C, x')``, for the training
+    points, and the exact ``K(x, x')`` between test points. With
+    ``a(x) = W Phi U (g * p(x))`` (the influence of the training targets on
+    ``x``), ``E = K(C, X) W Phi U`` (accumulated over row tiles),
+    ``B = K(C, C)^+ E`` and ``H = E^T B``,
 
-        Cov(x, x') = K(x, x') - psi(x).psi(x') + q(x).q(x'),
-        q(x) = psi(x) - R^T (g * p(x)),
+        Cov(x, x') = K(x, x') - K~(x, X) a(x') - a(x)^T K~(X, x') + a(x)^T K~(X, X) a(x')
+                   = K(x, x') - b(x).(g p(x')) - (g p(x)).b(x') + (g p(x))^T H (g p(x')),
+        b(x) = B^T K(C, x),
 
-    which is the exact formula for the approximated kernels, positive
-    semi-definite, and equal to the exact one when every point is a center.
+    the exact formula for the approximated kernels, equal to the exact one
+    when every point is a center. It is written so that ``K(C, C)^+`` (whose
+    condition number exceeds ``1e12`` for a few thousand centers on the
+    sphere) only ever acts on ``E``, which lies in the range of ``K(C, C)``:
+    the products ``K(x, C) B`` and ``E^T B`` are then backward stable, whereas
+    the Nystroem residual ``K(x, x) - K(x, C) K(C, C)^+ K(C, x)`` that the
+    algebraically equal form ``K - psi psi^T + q q^T`` computes loses about
+    ``eps cond(K(C, C))`` relative to ``K(x, x)``.
     """
 
     Xc: object = None
@@ -1129,43 +1145,45 @@ class NystroemSolution(_LowRankSolution):
         return self.kernels.tangent(X_t, self.Xc) @ self.projection
 
     def variance_memory(self, n_test, budget):
-        # the centers' NNGP and its normalization, R, and a tile of the pass
+        # the centers' NNGP and its normalization, E, B and H, and a tile of the pass
         M, r = self.projection.shape
-        need = 3 * 8.0 * M * M + budget + 3 * 8.0 * n_test * (n_test + M + r)
-        return need, f"the NNGP's Nystroem features on {M} centers"
+        need = 3 * 8.0 * M * M + 3 * 8.0 * M * r + budget + 3 * 8.0 * n_test * (n_test + M + r)
+        return need, f"the NNGP on {M} centers"
 
     def _variance_terms(self):
-        K_cc = self.kernels.nngp(self.Xc)
-        norm_K = _Normalization(K_cc)
-        del K_cc
         M, r = self.projection.shape
         X, n = self.X_fit, self.n_train()
-        R = np.zeros((r, norm_K.rank))
+        Et = np.zeros((r, M))
         step = rows_per_tile(self.row_bytes(True), self.kernels.budget, n)
         for rows in gen_batches(n, step):
             K_t, T_t = self.kernels.both(X[rows], self.Xc)
             P_t = T_t @ self.projection
             P_t *= self.w[rows, None]
-            R += P_t.T @ norm_K.features(K_t)
-        return norm_K, R
+            Et += P_t.T @ K_t
+        # E is in the range of K(C, C): any backward-stable solve serves, however
+        # ill-conditioned K(C, C) is, so the resolution is rounding's, not m eps
+        norm_K = _Normalization(self.kernels.nngp(self.Xc), rcond=4 * EPS)
+        B = norm_K.times(norm_K.features(Et.copy()).T)  # K(C, C)^+ E
+        H = Et @ B
+        return B, 0.5 * (H + H.T)
 
-    def _psi_q(self, X_t, P, g, ctx):
-        norm_K, R = ctx
-        psi = norm_K.features(self.kernels.nngp(X_t, self.Xc))
-        return psi, psi - (P * g) @ R
+    def _b(self, X_t, ctx):
+        return self.kernels.nngp(X_t, self.Xc) @ ctx[0]
 
     def variances(self, X_t, P, steps, ctx):
         kd = self.kernels.nngp_diag(X_t)
+        b = self._b(X_t, ctx)
         out = []
         for s in steps:
-            psi, q = self._psi_q(X_t, P, self.spectrum.factor(s), ctx)
-            var = kd - np.einsum("ij,ij->i", psi, psi) + np.einsum("ij,ij->i", q, q)
+            a = P * self.spectrum.factor(s)
+            var = kd - 2.0 * np.einsum("ij,ij->i", a, b) + np.einsum("ij,ij->i", a @ ctx[1], a)
             out.append(np.maximum(var, 0.0))
         return out
 
     def covariance(self, X, P, g, ctx):
-        psi, q = self._psi_q(X, P, g, ctx)
-        return self.kernels.nngp(X) - psi @ psi.T + q @ q.T
+        a = P * g
+        ab = a @ self._b(X, ctx).T
+        return self.kernels.nngp(X) - ab - ab.T + (a @ ctx[1]) @ a.T
 
 
 @dataclass

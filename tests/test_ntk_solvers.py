@@ -91,6 +91,45 @@ def test_nystroem_with_every_point_a_center_equals_the_exact_solver(config):
         assert_allclose(mean_l, cholesky.predict(X_test), rtol=1e-6, atol=1e-7)
 
 
+def _sphere(n, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    return X, np.sin(3 * X[:, 0]) * X[:, 1] + 0.1 * rng.normal(size=n), rng
+
+
+@pytest.mark.parametrize(
+    "config, exact_solver",
+    [
+        (dict(alpha=1e-3), "cholesky"),
+        (dict(n_steps=100), "eigh"),
+        (dict(n_steps=100, dynamics="flow"), "eigh"),
+    ],
+    ids=["ridge", "gd", "flow"],
+)
+def test_nystroem_with_every_point_a_center_is_exact_to_rounding(config, exact_solver):
+    """Issue 14's accuracy target, at a size a test can afford, 100x tighter.
+
+    Dense points on the sphere: the centers' NNGP has a condition number of
+    about 1e11 here (1e12 and beyond at a few thousand points), and the
+    converged ridge's standard deviation is about 1e-3 of the prior's, so the
+    variance is a difference of nearly equal terms. Before the fix the mean
+    was off by 1e-8 (the kernel between a point and itself through the angle)
+    and the std by 1e-7 (the centers' NNGP truncated at m eps).
+    """
+    X, y, rng = _sphere(300)
+    X_test = np.vstack([_sphere(200, seed=1)[0], X[:20]])  # new points and training points
+    exact = NTKRegressor(solver=exact_solver, **config).fit(X, y)
+    low = NTKRegressor(solver="nystroem", n_components=len(X), **config).fit(X, y)
+    mean_e, std_e = exact.predict(X_test, return_std=True)
+    mean_l, std_l = low.predict(X_test, return_std=True)
+    assert np.max(np.abs(mean_l - mean_e)) <= 1e-9 * np.max(np.abs(mean_e))
+    assert np.max(np.abs(std_l - std_e)) <= 1e-8 * np.max(std_e)
+    cov_e = exact.predict(X_test[:50], return_cov=True)[1]
+    cov_l = low.predict(X_test[:50], return_cov=True)[1]
+    assert np.max(np.abs(cov_l - cov_e)) <= 1e-8 * np.max(np.abs(cov_e))
+
+
 def test_eigh_matches_the_iterated_dynamics_with_a_ridge_at_finite_time():
     X, y, rng = _data()
     w = rng.uniform(0.3, 2.0, size=len(X))
