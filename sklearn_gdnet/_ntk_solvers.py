@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,6 +55,7 @@ from ._network import (
     lowest_layer,
 )
 from ._optim import auto_learning_rate
+from ._threads import n_threads, thread_policy
 from .exceptions import DivergenceWarning
 from .kernels import TILE, TILE_QUADRATURE, _kernel_diagonals, _kernel_matrices, _Recursion
 
@@ -382,11 +385,18 @@ class FittedKernels:
         return max(1, self.budget // (4 * 8 * max(Y.shape[1], 1)))
 
     def _analytic(self, X, Y, want_K, want_T):
+        # inside a tile worker the tiles are the parallelism: the kernel stays serial
+        n_jobs = 1 if getattr(_in_tile_worker, "active", False) else None
         if not (sparse.issparse(X) or sparse.issparse(Y)):
-            return _kernel_matrices(self.rec, X, Y, want_K=want_K, want_T=want_T)
+            return _kernel_matrices(self.rec, X, Y, want_K=want_K, want_T=want_T, n_jobs=n_jobs)
         return _blocked_pair(
             lambda A, B: _kernel_matrices(
-                self.rec, _dense(A), None if B is None else _dense(B), want_K=want_K, want_T=want_T
+                self.rec,
+                _dense(A),
+                None if B is None else _dense(B),
+                want_K=want_K,
+                want_T=want_T,
+                n_jobs=n_jobs,
             ),
             X,
             Y,
@@ -436,6 +446,66 @@ class FittedKernels:
 
 def _batches(X, edge):
     return gen_batches(X.shape[0], max(int(edge), 1))
+
+
+# --- row tiles on several threads ----------------------------------------------------
+
+#: Rows of one tile of the low-rank solvers at most: the tiles are handed out to
+#: the threads one at a time, so that a thread that another process holds up
+#: delays the pass by one small tile, and the tiles in flight stay small.
+MAX_TILE_ROWS = 4096
+
+_in_tile_worker = threading.local()
+
+
+def tile_threads(kernels) -> int:
+    """Threads that process row tiles (inside `thread_policy`); 1 for a finite network.
+
+    The network's forward and backward passes parallelize their own products.
+    """
+    return 1 if kernels.network is not None else n_threads()
+
+
+def parallel_tiles(work, batches, n_slots):
+    """``work(rows, slot)`` for every tile, on ``n_slots`` threads.
+
+    Tiles are handed out on demand; ``slot`` is the index of the thread running
+    the call (``0`` is the caller), so per-slot accumulators need no lock. Run
+    inside `thread_policy`, so that each thread's BLAS calls are single-threaded
+    (no spinning threads under contention). The first error is raised after
+    every thread has finished its current tile.
+    """
+    batches = list(batches)
+    n_slots = max(1, min(int(n_slots), len(batches)))
+    claims = iter(batches)
+    claim_lock = threading.Lock()
+    stop = []
+
+    def drain(slot):
+        _in_tile_worker.active = True
+        try:
+            while not stop:
+                with claim_lock:
+                    rows = next(claims, None)
+                if rows is None:
+                    return
+                work(rows, slot)
+        finally:
+            _in_tile_worker.active = False
+
+    if n_slots == 1:
+        drain(0)
+        return
+    with ThreadPoolExecutor(n_slots - 1, thread_name_prefix="sklearn_gdnet_tiles") as pool:
+        futures = [pool.submit(drain, slot) for slot in range(1, n_slots)]
+        try:
+            drain(0)
+        finally:
+            stop.append(True)  # after an error or an interrupt, the others stop too
+            errors = [f.exception() for f in futures]
+        for error in errors:
+            if error is not None:
+                raise error
 
 
 def _as_float64(X):
@@ -837,26 +907,43 @@ def nystroem_centers(kernels, X, w, n_components, rule, random_state, budget):
     return np.sort(np.argpartition(keys, n_components - 1)[:n_components])
 
 
-def _accumulate(features_of, X, Y, w, r, budget, row_bytes):
-    """``Phi^T W Phi`` and ``Phi^T W Y`` over row tiles of ``X``."""
+def _accumulate(features_of, X, Y, w, r, budget, row_bytes, n_slots=1):
+    """``Phi^T W Phi`` (its upper triangle, F-ordered) and ``Phi^T W Y`` over row tiles.
+
+    ``n_slots`` threads each take tiles of ``budget / n_slots`` bytes on demand
+    and accumulate into their own pair of sums, added at the end.
+    """
     n, k = Y.shape
     sw = np.sqrt(w)
-    C = np.zeros((r, r), order="F")
-    b = np.zeros((r, k))
-    for rows in gen_batches(n, rows_per_tile(row_bytes, budget, n)):
+    n_slots = max(1, min(n_slots, n))
+    step = min(rows_per_tile(row_bytes, budget // n_slots, n), MAX_TILE_ROWS)
+    batches = list(gen_batches(n, step))
+    n_slots = min(n_slots, len(batches))
+    Cs = [np.zeros((r, r), order="F") for _ in range(n_slots)]
+    bs = [np.zeros((r, k)) for _ in range(n_slots)]
+
+    def work(rows, slot):
         B = features_of(X[rows])
         if not np.all(np.isfinite(B)):
             _check_finite_kernel(B, X[rows])
         B *= sw[rows, None]
         # C += B^T B on the upper triangle: B^T is F-ordered, so BLAS reads it in place
-        C = blas.dsyrk(1.0, np.asfortranarray(B.T), beta=1.0, c=C, trans=0, lower=0, overwrite_c=1)
-        b += B.T @ (sw[rows, None] * Y[rows])
-    C = np.triu(C) + np.triu(C, 1).T
+        Cs[slot] = blas.dsyrk(
+            1.0, np.asfortranarray(B.T), beta=1.0, c=Cs[slot], trans=0, lower=0, overwrite_c=1
+        )
+        bs[slot] += B.T @ (sw[rows, None] * Y[rows])
+
+    parallel_tiles(work, batches, n_slots)
+    C, b = Cs[0], bs[0]
+    for C_other, b_other in zip(Cs[1:], bs[1:]):
+        C += C_other
+        b += b_other
     return C, b
 
 
 def _low_rank_spectrum(C, b, dynamics, n_rows):
-    lam, U = linalg.eigh(C, overwrite_a=True, check_finite=False, driver="evr")
+    """Eigendecomposition of ``C`` (its upper triangle is read, and overwritten)."""
+    lam, U = linalg.eigh(C, lower=False, overwrite_a=True, check_finite=False, driver="evr")
     spectrum = Spectrum(lam, U.T @ b, dynamics, n_rows)
     spectrum.check_steps(dynamics.n_steps, stacklevel=6)
     return spectrum, U
@@ -873,18 +960,29 @@ def solve_nystroem(kernels, X, Y, w, dynamics, *, n_components, centers, random_
     Xc = X[idx]
     T_cc = kernels.tangent(Xc)
     _check_finite_kernel(T_cc, Xc)
-    norm = _Normalization(T_cc)
-    del T_cc
     M = idx.size
     row_bytes = 8 * (2 * M + Y.shape[1] + (X.shape[1] if sparse.issparse(X) else 0))
     if kernels.network is not None:
         row_bytes += kernels.network.workspace_row_bytes()
-    C, b = _accumulate(
-        lambda Xt: norm.features(kernels.tangent(Xt, Xc)), X, Y, w, norm.rank, budget, row_bytes
-    )
-    spectrum, U = _low_rank_spectrum(C, b, dynamics, n)
-    del C
-    projection = norm.times(U)  # T(x, C) @ projection = U^T phi(x)
+    # One thread per BLAS call, the threads on tiles of rows: under contention the
+    # BLAS's own threads spin and wait for the one that is descheduled.
+    with thread_policy():
+        norm = _Normalization(T_cc)
+        del T_cc
+        C, b = _accumulate(
+            lambda Xt: norm.features(kernels.tangent(Xt, Xc)),
+            X,
+            Y,
+            w,
+            norm.rank,
+            budget,
+            row_bytes,
+            n_slots=tile_threads(kernels),
+        )
+        spectrum, U = _low_rank_spectrum(C, b, dynamics, n)
+        del C
+        projection = norm.times(U)  # T(x, C) @ projection = U^T phi(x)
+        del U
     return NystroemSolution(
         kernels=kernels,
         X_fit=X,
@@ -1153,13 +1251,22 @@ class NystroemSolution(_LowRankSolution):
     def _variance_terms(self):
         M, r = self.projection.shape
         X, n = self.X_fit, self.n_train()
-        Et = np.zeros((r, M))
-        step = rows_per_tile(self.row_bytes(True), self.kernels.budget, n)
-        for rows in gen_batches(n, step):
+        n_slots = tile_threads(self.kernels)
+        step = rows_per_tile(self.row_bytes(True), self.kernels.budget // n_slots, n)
+        batches = list(gen_batches(n, min(step, MAX_TILE_ROWS)))
+        n_slots = min(n_slots, len(batches))
+        Ets = [np.zeros((r, M)) for _ in range(n_slots)]
+
+        def work(rows, slot):  # a sum per thread
             K_t, T_t = self.kernels.both(X[rows], self.Xc)
             P_t = T_t @ self.projection
             P_t *= self.w[rows, None]
-            Et += P_t.T @ K_t
+            Ets[slot] += P_t.T @ K_t
+
+        parallel_tiles(work, batches, n_slots)
+        Et = Ets[0]
+        for other in Ets[1:]:
+            Et += other
         # E is in the range of K(C, C): any backward-stable solve serves, however
         # ill-conditioned K(C, C) is, so the resolution is rounding's, not m eps
         norm_K = _Normalization(self.kernels.nngp(self.Xc), rcond=4 * EPS)
@@ -1278,9 +1385,9 @@ def predict_tiles(solution, X, steps, want_std, budget):
     k = solution.spectrum.beta.shape[1] if solution.spectrum else solution.dual_coef.shape[1]
     means = [np.empty((n, k)) for _ in steps]
     stds = [np.empty(n) for _ in steps] if want_std else None
-    ctx = solution.variance_context() if want_std else None
     row_bytes = solution.row_bytes(want_std) + (8 * X.shape[1] if sparse.issparse(X) else 0)
-    for rows in gen_batches(n, rows_per_tile(row_bytes, budget, n)):
+
+    def work(rows, slot):  # each tile writes its own rows of the outputs
         X_t = X[rows]
         P = solution.project(X_t)
         if not np.all(np.isfinite(P)):
@@ -1290,6 +1397,12 @@ def predict_tiles(solution, X, steps, want_std, budget):
         if want_std:
             for out, var in zip(stds, solution.variances(X_t, P, steps, ctx)):
                 out[rows] = np.sqrt(var)
+
+    with thread_policy():  # see solve_nystroem
+        ctx = solution.variance_context() if want_std else None
+        n_slots = tile_threads(solution.kernels)
+        step = rows_per_tile(row_bytes, budget // max(n_slots, 1), n)
+        parallel_tiles(work, gen_batches(n, min(step, MAX_TILE_ROWS)), n_slots)
     for mean in means:
         if not np.all(np.isfinite(mean)):
             raise FloatingPointError(
