@@ -812,18 +812,29 @@ class _Normalization:
     rounding level that the most negative computed eigenvalue shows.
     ``rcond=None`` is ``m eps``, the resolution of the converged minimum-norm
     solution.
+
+    With ``invert=True`` the Cholesky factor is inverted once (``L^-1``, in
+    place, about ``m^3 / 3`` flops) and every tile is multiplied by it: a
+    triangular product runs about 1.4 times faster than a triangular solve
+    (benchmarks/bench_ntk.py), and both lose the same ``eps cond(L)``.
     """
 
-    def __init__(self, A, rcond=None):
+    def __init__(self, A, rcond=None, invert=False):
         m = A.shape[0]
         rcond = m * EPS if rcond is None else rcond
         # A is symmetric: its transpose is the F-ordered array LAPACK works on in place
         At = A.T if A.flags.c_contiguous else np.asfortranarray(A)
         diagonal = At.diagonal().copy()
         factor = _cholesky_if_well_posed(At, rcond)
+        self.L_inv = None
         if factor is not None:
             self.L, self.N = factor[0], None
             self.rank = m
+            if invert:
+                # the lower triangle only; the upper one keeps A's entries, never read
+                L_inv, info = linalg.lapack.dtrtri(self.L, lower=1, overwrite_c=1)
+                if info == 0:
+                    self.L, self.L_inv = None, L_inv
             return
         np.fill_diagonal(At, diagonal)  # the factorization left the upper triangle intact
         s, Q = linalg.eigh(At, lower=False, overwrite_a=True, check_finite=False, driver="evr")
@@ -836,6 +847,11 @@ class _Normalization:
         """``K(x, C) N`` for a tile ``K_rows`` of shape ``(t, m)`` (overwritten)."""
         if self.N is not None:
             return K_rows @ self.N
+        if self.L_inv is not None:  # (L^-1 K^T)^T, in place on the F-ordered K^T
+            out = blas.dtrmm(
+                1.0, self.L_inv, np.asfortranarray(K_rows.T), side=0, lower=1, overwrite_b=1
+            )
+            return out.T
         # X L^T = K  <=>  L X^T = K^T, solved in place on the F-ordered K^T
         out = blas.dtrsm(
             1.0, self.L, np.asfortranarray(K_rows.T), side=0, lower=1, trans_a=0, overwrite_b=1
@@ -846,6 +862,8 @@ class _Normalization:
         """``N @ U``."""
         if self.N is not None:
             return self.N @ U
+        if self.L_inv is not None:  # L^-T U
+            return blas.dtrmm(1.0, self.L_inv, np.asfortranarray(U), side=0, lower=1, trans_a=1)
         return linalg.solve_triangular(self.L, U, lower=True, trans="T", check_finite=False)
 
 
@@ -967,7 +985,7 @@ def solve_nystroem(kernels, X, Y, w, dynamics, *, n_components, centers, random_
     # One thread per BLAS call, the threads on tiles of rows: under contention the
     # BLAS's own threads spin and wait for the one that is descheduled.
     with thread_policy():
-        norm = _Normalization(T_cc)
+        norm = _Normalization(T_cc, invert=True)
         del T_cc
         C, b = _accumulate(
             lambda Xt: norm.features(kernels.tangent(Xt, Xc)),
