@@ -1106,6 +1106,18 @@ class _Solution:
         """The ``n_steps`` of the fit (None: converged)."""
         return None if self.spectrum is None else self.spectrum.dynamics.n_steps
 
+    # The means alone need no projection of every point: with ``project(x) =
+    # rows(x) @ R``, ``means = rows(x) @ (R (g * beta))``, one coefficient column
+    # per output and step (for the Nystroem features an ``M x k`` product per
+    # tile instead of ``M x M``).
+    def mean_coefficients(self, steps):
+        """``(n_rows, k)`` per step, with ``means = self.rows(X_t) @ coefficients``."""
+        beta = self.spectrum.beta
+        return [self._right(self.spectrum.factor(s)[:, None] * beta) for s in steps]
+
+    def mean_row_bytes(self):
+        return self.row_bytes(False)
+
 
 @dataclass
 class CholeskySolution(_Solution):
@@ -1125,6 +1137,12 @@ class CholeskySolution(_Solution):
 
     def means(self, T, steps):
         return [T @ self.dual_coef for _ in steps]
+
+    def rows(self, X_t):
+        return self.project(X_t)
+
+    def mean_coefficients(self, steps):
+        return [self.dual_coef for _ in steps]
 
     def influence(self, T, g=None):
         """``T(x, X) M`` for the rows ``T`` of ``T(x, X)``."""
@@ -1177,6 +1195,12 @@ class DenseSpectralSolution(_Solution):
 
     def project(self, X_t):
         return (self.kernels.tangent(X_t, self.X_fit) * self.sw) @ self.V
+
+    def rows(self, X_t):
+        return self.kernels.tangent(X_t, self.X_fit)
+
+    def _right(self, coef):
+        return self.sw[:, None] * (self.V @ coef)
 
     def means(self, P, steps):
         return [P @ (self.spectrum.factor(s)[:, None] * self.spectrum.beta) for s in steps]
@@ -1260,6 +1284,16 @@ class NystroemSolution(_LowRankSolution):
     def project(self, X_t):
         return self.kernels.tangent(X_t, self.Xc) @ self.projection
 
+    def rows(self, X_t):
+        return self.kernels.tangent(X_t, self.Xc)
+
+    def _right(self, coef):
+        return self.projection @ coef
+
+    def mean_row_bytes(self):
+        extra = self.kernels.network.workspace_row_bytes() if self.kernels.network else 0
+        return 8 * (self.projection.shape[0] + 2) + extra
+
     def variance_memory(self, n_test, budget):
         # the centers' NNGP and its normalization, E, B and H, and a tile of the pass
         M, r = self.projection.shape
@@ -1336,6 +1370,12 @@ class JacobianSolution(_LowRankSolution):
     def project(self, X_t):
         return jacobian_features(self.kernels.network, X_t) @ self.U
 
+    def rows(self, X_t):
+        return jacobian_features(self.kernels.network, X_t)
+
+    def _right(self, coef):
+        return self.U @ coef
+
     def variance_memory(self, n_test, budget):
         r = self.U.shape[1]
         need = 8.0 * r * r + budget + 3 * 8.0 * n_test * (n_test + r)
@@ -1403,18 +1443,28 @@ def predict_tiles(solution, X, steps, want_std, budget):
     k = solution.spectrum.beta.shape[1] if solution.spectrum else solution.dual_coef.shape[1]
     means = [np.empty((n, k)) for _ in steps]
     stds = [np.empty(n) for _ in steps] if want_std else None
-    row_bytes = solution.row_bytes(want_std) + (8 * X.shape[1] if sparse.issparse(X) else 0)
+    row_bytes = solution.row_bytes(want_std) if want_std else solution.mean_row_bytes()
+    row_bytes += 8 * X.shape[1] if sparse.issparse(X) else 0
+    # the means alone: one product with the coefficients of every step
+    coefs = None if want_std else np.hstack(solution.mean_coefficients(steps))
 
     def work(rows, slot):  # each tile writes its own rows of the outputs
         X_t = X[rows]
+        if not want_std:
+            R = solution.rows(X_t)
+            if not np.all(np.isfinite(R)):
+                _check_finite_kernel(R, X_t)
+            values = R @ coefs
+            for i, out in enumerate(means):
+                out[rows] = values[:, i * k : (i + 1) * k]
+            return
         P = solution.project(X_t)
         if not np.all(np.isfinite(P)):
             _check_finite_kernel(P, X_t)
         for out, mean in zip(means, solution.means(P, steps)):
             out[rows] = mean
-        if want_std:
-            for out, var in zip(stds, solution.variances(X_t, P, steps, ctx)):
-                out[rows] = np.sqrt(var)
+        for out, var in zip(stds, solution.variances(X_t, P, steps, ctx)):
+            out[rows] = np.sqrt(var)
 
     with thread_policy():  # see solve_nystroem
         ctx = solution.variance_context() if want_std else None
