@@ -450,9 +450,8 @@ def _batches(X, edge):
 
 # --- row tiles on several threads ----------------------------------------------------
 
-#: Rows of one tile of the low-rank solvers at most: the tiles are handed out to
-#: the threads one at a time, so that a thread that another process holds up
-#: delays the pass by one small tile, and the tiles in flight stay small.
+#: Rows of one tile of the low-rank solvers at most: the tiles in flight (one per
+#: thread) stay small, and the threads' shares of the tiles stay even.
 MAX_TILE_ROWS = 4096
 
 _in_tile_worker = threading.local()
@@ -469,27 +468,28 @@ def tile_threads(kernels) -> int:
 def parallel_tiles(work, batches, n_slots):
     """``work(rows, slot)`` for every tile, on ``n_slots`` threads.
 
-    Tiles are handed out on demand; ``slot`` is the index of the thread running
-    the call (``0`` is the caller), so per-slot accumulators need no lock. Run
-    inside `thread_policy`, so that each thread's BLAS calls are single-threaded
-    (no spinning threads under contention). The first error is raised after
-    every thread has finished its current tile.
+    Thread ``slot`` (``0`` is the caller) takes the tiles ``slot, slot +
+    n_slots, ...`` in order, so that per-slot accumulators need no lock and,
+    added in the order of the slots, give the same bits on every run (with the
+    same number of threads). Run inside `thread_policy`, so that each thread's
+    BLAS calls are single-threaded: a BLAS library's own threads spin, and wait
+    for the one that another process has descheduled, at every product. The
+    first error is raised after every thread has finished its current tile.
     """
     batches = list(batches)
     n_slots = max(1, min(int(n_slots), len(batches)))
-    claims = iter(batches)
-    claim_lock = threading.Lock()
     stop = []
 
     def drain(slot):
         _in_tile_worker.active = True
         try:
-            while not stop:
-                with claim_lock:
-                    rows = next(claims, None)
-                if rows is None:
+            for rows in batches[slot::n_slots]:
+                if stop:
                     return
                 work(rows, slot)
+        except BaseException:
+            stop.append(True)  # the other threads stop after their current tile
+            raise
         finally:
             _in_tile_worker.active = False
 
@@ -501,7 +501,6 @@ def parallel_tiles(work, batches, n_slots):
         try:
             drain(0)
         finally:
-            stop.append(True)  # after an error or an interrupt, the others stop too
             errors = [f.exception() for f in futures]
         for error in errors:
             if error is not None:
@@ -928,8 +927,9 @@ def nystroem_centers(kernels, X, w, n_components, rule, random_state, budget):
 def _accumulate(features_of, X, Y, w, r, budget, row_bytes, n_slots=1):
     """``Phi^T W Phi`` (its upper triangle, F-ordered) and ``Phi^T W Y`` over row tiles.
 
-    ``n_slots`` threads each take tiles of ``budget / n_slots`` bytes on demand
-    and accumulate into their own pair of sums, added at the end.
+    ``n_slots`` threads each take every ``n_slots``-th tile of ``budget /
+    n_slots`` bytes and accumulate into their own pair of sums, added at the end
+    in a fixed order.
     """
     n, k = Y.shape
     sw = np.sqrt(w)

@@ -7,18 +7,21 @@ draws, and memory measured with tracemalloc.
 """
 
 import pickle
+import threading
+import time
 import tracemalloc
 import warnings
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from scipy import sparse
 from scipy.linalg import LinAlgWarning
 from sklearn import config_context
 from sklearn.kernel_ridge import KernelRidge
+from threadpoolctl import threadpool_limits
 
-from sklearn_gdnet import NNGP, NTK, DivergenceWarning, GDNetworkRegressor, NTKRegressor
+from sklearn_gdnet import NNGP, NTK, DivergenceWarning, GDNetworkRegressor, NTKRegressor, _threads
 from sklearn_gdnet import _memory as memory_module
 from sklearn_gdnet import _ntk_solvers as solvers
 from sklearn_gdnet._network import NetworkSpec, empirical_ntk, forward, init_params
@@ -561,3 +564,54 @@ def test_fitted_models_pickle(params):
     mean, std = model.predict(X_test, return_std=True)
     again = pickle.loads(pickle.dumps(model))
     assert_allclose(again.predict(X_test, return_std=True), (mean, std), rtol=0, atol=0)
+
+
+# --- row tiles on threads ----------------------------------------------------------------
+
+
+def test_parallel_tiles_runs_every_tile_once_on_its_slot():
+    seen = []
+    lock = threading.Lock()
+
+    def work(rows, slot):
+        with lock:
+            seen.append((rows.start, slot, threading.get_ident()))
+
+    batches = [slice(i, i + 3) for i in range(0, 30, 3)]
+    solvers.parallel_tiles(work, batches, 3)
+    assert sorted(start for start, _, _ in seen) == list(range(0, 30, 3))
+    # slot s takes tiles s, s + 3, ...: the accumulators' sums are reproducible
+    assert all(start // 3 % 3 == slot for start, slot, _ in seen)
+    assert {ident for start, slot, ident in seen if slot == 0} == {threading.get_ident()}
+
+
+def test_parallel_tiles_raises_a_helpers_error_after_the_others_stop():
+    done = []
+
+    def work(rows, slot):
+        if slot == 1:
+            raise ValueError("tile failed")
+        time.sleep(0.001)
+        done.append(rows.start)
+
+    with pytest.raises(ValueError, match="tile failed"):
+        solvers.parallel_tiles(work, [slice(i, i + 1) for i in range(40)], 2)
+    assert len(done) < 20  # slot 0 stopped early, it did not run all its tiles
+
+
+def test_tiles_on_threads_give_reproducible_bits_and_the_serial_values(monkeypatch):
+    X, y, rng = _data(n=300, k=2)
+    X_test = rng.normal(size=(50, 3))
+    monkeypatch.setattr(solvers, "MAX_TILE_ROWS", 32)  # ten tiles of training rows
+    monkeypatch.setattr(_threads, "_cpu_count", lambda: 2)
+    params = dict(solver="nystroem", n_components=60, n_steps=30, random_state=0)
+    runs = {}
+    for limit in (1, 2, 2):
+        with threadpool_limits(limit):
+            model = NTKRegressor(**params).fit(X, y)
+            runs.setdefault(limit, []).append(model.predict(X_test, return_std=True))
+    (m1, s1), ((m2, s2), (m2b, s2b)) = runs[1][0], runs[2]
+    assert_array_equal(m2, m2b)
+    assert_array_equal(s2, s2b)
+    assert_allclose(m2, m1, rtol=1e-11, atol=1e-13)
+    assert_allclose(s2, s1, rtol=1e-9, atol=1e-13)
