@@ -593,7 +593,10 @@ def solver_memory(
     if solver == "nystroem":
         M = min(n_components, n)
         row = 8 * (2 * M + k + d) + workspace
-        return base + LOW_RANK_MEMORY_FACTOR * 8.0 * M * M + 8 * M * d + min(budget, n * row)
+        # each tile thread beyond the first sums into its own M x M accumulator
+        # (the normalization and the accumulators are alive together)
+        factor = max(LOW_RANK_MEMORY_FACTOR, 1 + _planned_tile_threads(network_spec))
+        return base + factor * 8.0 * M * M + 8 * M * d + min(budget, n * row)
     if solver == "jacobian":
         if network_spec is None:  # refused by the solver, with its reason
             return base
@@ -601,6 +604,14 @@ def solver_memory(
         row = 8 * (2 * r + k) + workspace
         return base + LOW_RANK_MEMORY_FACTOR * 8.0 * r * r + 8 * r * k + min(budget, n * row)
     raise ValueError(f"Unknown solver {solver!r}.")
+
+
+def _planned_tile_threads(network_spec):
+    """Threads that will share the tiles (`tile_threads` inside the thread policy)."""
+    if network_spec is not None:
+        return 1
+    with thread_policy():
+        return n_threads()
 
 
 def choose_solver(solver, *, n, n_steps, network_spec, groups, memory_of):
@@ -1295,9 +1306,12 @@ class NystroemSolution(_LowRankSolution):
         return 8 * (self.projection.shape[0] + 2) + extra
 
     def variance_memory(self, n_test, budget):
-        # the centers' NNGP and its normalization, E, B and H, and a tile of the pass
+        # the centers' NNGP and its normalization, E (one per tile thread), B and H,
+        # and the tiles of the pass
         M, r = self.projection.shape
-        need = 3 * 8.0 * M * M + 3 * 8.0 * M * r + budget + 3 * 8.0 * n_test * (n_test + M + r)
+        threads = 1 if self.kernels.network is not None else _planned_tile_threads(None)
+        need = 3 * 8.0 * M * M + (2 + threads) * 8.0 * M * r + budget
+        need += 3 * 8.0 * n_test * (n_test + M + r)
         return need, f"the NNGP on {M} centers"
 
     def _variance_terms(self):
