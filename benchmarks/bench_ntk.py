@@ -380,7 +380,8 @@ def bench_solver_scale(label, n, params, target_s, rows, n_test=10_000, target_m
             f"target {target_s} s",
             target_s,
             f"fit {res['fit']:.1f} s, predict {res['predict']:.1f} s ({res['solver']}); "
-            f"cpu/wall {res['cpu'] / total:.2f}",
+            f"cpu {res['cpu']:.0f} s, cpu/wall {res['cpu'] / total:.2f} (of {os.cpu_count()} "
+            "cores: below that, other processes held them)",
         )
     )
     _report(rows[-1])

@@ -301,7 +301,38 @@ def _kernel_matrices(rec, X, Y=None, *, want_K=True, want_T=True, n_jobs=None):
             work(i, j)
     else:
         Parallel(n_jobs=n_threads, backend="threading")(delayed(work)(i, j) for i, j in tiles)
+    if not symmetric:
+        # A point of X that is also a point of Y gets the exact diagonal value, as in
+        # K(X, X): through the angle, 1 - cos(theta) loses half the digits (the ReLU
+        # NTK's E0 is then off by about 1e-8 relatively), and K(X, C) would not
+        # contain K(C, C) exactly, which the Nystroem features with every point a
+        # center rely on.
+        i, j = _coincident_rows(X, Y)
+        for out, diag in ((K_out, qx[-1]), (T_out, tx)):
+            if out is not None and i.size:
+                out[i, j] = diag[i]
     return K_out, T_out
+
+
+def _coincident_rows(X, Y):
+    """Index pairs ``(i, j)`` with ``X[i] == Y[j]`` bit for bit, in ``O((n + m) log m)``."""
+    empty = np.empty(0, dtype=np.intp)
+    if X.shape[0] == 0 or Y.shape[0] == 0 or X.shape[1] == 0:
+        return empty, empty
+    row = np.dtype((np.void, X.dtype.itemsize * X.shape[1]))
+    xv = np.ascontiguousarray(X).view(row).ravel()
+    yv = np.ascontiguousarray(Y).view(row).ravel()
+    order = np.argsort(yv, kind="stable")
+    ys = yv[order]
+    lo = np.searchsorted(ys, xv, side="left")
+    counts = np.searchsorted(ys, xv, side="right") - lo
+    total = int(counts.sum())
+    if total == 0:
+        return empty, empty
+    i = np.repeat(np.arange(xv.size), counts)
+    # the k-th match of row i is ys[lo[i] + k]
+    offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    return i, order[np.repeat(lo, counts) + offsets]
 
 
 def _kernel_diagonals(rec, X):
