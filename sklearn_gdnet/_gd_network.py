@@ -61,9 +61,11 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
     ``1/(2N) sum_i w_i ||f(x_i) - y_i||^2`` (``N = n_samples * n_outputs``,
     sample weights normalized to mean one) by full-batch gradient descent with
     a fixed step, moving only the ``trainable`` parameter groups. This is the
-    network of the approximation theory of gradient-trained networks; with
-    ``normalize_y=False`` its infinite-width limit is
-    :class:`~sklearn_gdnet.NTKRegressor` with the same shared parameters.
+    network of the approximation theory of gradient-trained networks; its
+    infinite-width limit is :class:`~sklearn_gdnet.NTKRegressor` with the same
+    shared parameters (``normalize_y`` included: both estimators standardize
+    the targets by default, and ``normalize_y=False`` in both gives the
+    theory's network on the targets as given).
 
     By default (``normalize_y=True``) the network is trained on the targets
     centered and scaled to unit variance, and its predictions are mapped back,
@@ -161,10 +163,10 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         ``sample_weight``; a constant output is only centered) and return
         predictions in the units of ``y``, like ``GaussianProcessRegressor``
         and ``TransformedTargetRegressor`` with a ``StandardScaler``. ``False``
-        trains on ``y`` itself: the network of the theory, whose
-        infinite-width limit is ``NTKRegressor`` with the same shared
-        parameters; use it for targets of order one and for comparisons with
-        the kernel limit. The losses are those of the targets trained on.
+        trains on ``y`` itself: the network of the theory; use it for targets
+        of order one. Either way the infinite-width limit of the same training
+        is ``NTKRegressor`` with the same shared parameters, ``normalize_y``
+        among them. The losses are those of the targets trained on.
 
     momentum : float, default=0.0
         Heavy-ball momentum for ``solver="gd"``, in [0, 1).
