@@ -295,14 +295,11 @@ class _Batch:
     def __init__(self, spec, X, dtype, S):
         self.spec, self.S = spec, S
         self.ws = _network_1d.Workspace(spec, X, dtype)
-        n, k = self.ws.n, spec.n_outputs
-        self.rows = (np.arange(S * 2 * k) * (2 * (n + 1))).reshape(S, 2 * k, 1)
 
     def forward(self, P):
         """Outputs of every seed, sorted samples: shape ``(S, k, n)`` (float64)."""
         spec, ws, S = self.spec, self.ws, self.S
         (a1, c1), (a2, c2) = spec.multipliers
-        n, k = ws.n, ws.k
         u = P["W1"][:, 0] if a1 == 1.0 else P["W1"][:, 0] * a1
         v = P["b1"].copy() if c1 == 1.0 else c1 * P["b1"]
         u = u.copy()
@@ -316,38 +313,16 @@ class _Batch:
             u[~self.finite], v[~self.finite], coef[~self.finite] = 1.0, 0.0, 0.0
             ws.s = None
         self.u, self.v, self.alpha = u, v, alpha
-        s, neg = _network_1d._boundaries(ws, u.ravel(), v.ravel())
-        ws.s = s
-        self.col = (s + neg * (n + 1)).reshape(S, -1) if ws.relu else s.reshape(S, -1)
-        self.any_neg = ws.relu and bool(neg.any())
-        self.bins = bins = self.col[:, None, :] + self.rows
-        hist = np.bincount(bins.ravel(), weights=coef.ravel(), minlength=S * 2 * k * 2 * (n + 1))
-        hist = hist.reshape(S, 2 * k, 2 * (n + 1))
-        sums = np.cumsum(hist[:, :, :n], axis=2)
-        if self.any_neg:
-            sums += np.cumsum(hist[:, :, : n + 1 : -1], axis=2)[:, :, ::-1]
-        f = sums[:, :k]
-        f *= ws.xs64
-        f += sums[:, k:]
-        f += c2 * P["b2"].astype(np.float64)[:, :, None]
+        _, col, self.any_neg = _network_1d._columns(ws, u.ravel(), v.ravel())
+        self.col = col.reshape(S, -1)
+        b2 = c2 * P["b2"].astype(np.float64)
+        f = _network_1d._sums_at_samples(ws, coef, self.col, self.any_neg, b2)
         f[~self.finite] = np.nan
         return f
 
     def backward(self, delta):
         """Per seed and unit, the sums of ``delta`` (``(S, k, n)``, sorted) over active samples."""
-        ws, S = self.ws, self.S
-        n, k = ws.n, ws.k
-        T = np.zeros((S, 2 * k, 2 * (n + 1)))
-        E = T[:, :, n + 2 :]
-        E[:, :k] = delta
-        np.multiply(E[:, :k], ws.xs64, out=E[:, k:])
-        np.cumsum(E[:, :, ::-1], axis=2, out=T[:, :, n - 1 :: -1] if n else T[:, :, :0])
-        if self.any_neg:
-            np.cumsum(E, axis=2, out=E)
-            self.T0 = T[:, :k, 2 * n + 1].copy()
-        else:
-            self.T0 = T[:, :k, 0].copy()
-        self.G = T.ravel()[self.bins]  # the rows' flat offsets are the histogram's
+        self.G, self.T0 = _network_1d._sums_over_active(self.ws, delta, self.col, self.any_neg)
 
     def gradients(self, groups):
         """``dLoss/dg`` of every seed, shaped like the batched parameters."""

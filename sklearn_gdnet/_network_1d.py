@@ -24,6 +24,11 @@ decided by the same floating-point test as in the dense pass, ``x_i u_r + v_r >
 0`` (a sample exactly at a knot is inactive: ``phi'(0) = 0``), not by comparing
 ``x_i`` with a rounded knot. Sums are accumulated in float64.
 
+Where the optional C extension `sklearn_gdnet._spline` is built, each pass
+is one call to it (`_columns`, `_sums_at_samples`, `_sums_over_active`) and
+gives the same numbers to the last bit: it follows these NumPy operations one
+by one (the private switch `USE_C` turns it off, for tests and benchmarks).
+
 The module has the interface of `_network` that the training loops use
 (`Workspace`, `forward`, `backward`, `gradients`, `jvp`, `workspace_nbytes`);
 `NetworkSpec.core` chooses it where it `applies`.
@@ -37,9 +42,15 @@ import os
 import numpy as np
 from scipy import sparse
 
+try:  # optional C kernels (setup.py); without them NumPy does the same passes
+    from . import _spline
+except ImportError:  # pragma: no cover - depends on the build
+    _spline = None
+
 __all__ = [
     "FORCE",
     "MIN_WIDTH",
+    "USE_C",
     "computes",
     "Workspace",
     "applies",
@@ -66,6 +77,16 @@ MIN_WIDTH = 128
 #: when a specification first asks; the environment variable
 #: ``SKLEARN_GDNET_CORE`` sets it at import.
 FORCE = os.environ.get("SKLEARN_GDNET_CORE") or None
+
+#: Private switch for tests and benchmarks: False makes the passes use NumPy
+#: even where `_spline` is built (the same numbers, more slowly). The
+#: environment variable ``SKLEARN_GDNET_SPLINE=0`` sets it at import.
+USE_C = os.environ.get("SKLEARN_GDNET_SPLINE", "1") != "0"
+
+
+def _kernels():
+    """The C module `_spline` if it is built and `USE_C` is set, else None."""
+    return _spline if USE_C else None
 
 
 def computes(spec) -> bool:
@@ -209,6 +230,109 @@ def _boundaries(ws, u, v):
     return s, neg
 
 
+def _columns(ws, u, v):
+    """Each unit's boundary ``s``, column ``col`` and whether some unit has ``u < 0``.
+
+    ``u, v`` are 1-d (the units of every seed, one after the other). A unit's
+    column is its bin in the sums of `_active_sums` and `backward`: ``s`` for
+    units active above their knot, ``s + n + 1`` for those active below it.
+    Leaves ``s`` in ``ws.s`` for the next pass.
+    """
+    n = ws.n
+    spline = _kernels()
+    if spline is not None and ws.relu and u.dtype == ws.xp.dtype == v.dtype:
+        fresh = ws.s is None or ws.s.shape != u.shape
+        s = np.empty(u.shape, dtype=np.int64) if fresh else ws.s
+        col = np.empty(u.shape, dtype=np.int64)
+        any_neg = _spline.boundaries(
+            ws.xp, np.ascontiguousarray(u), np.ascontiguousarray(v), s, col, fresh
+        )
+        ws.s = s
+        return s, col, any_neg
+    s, neg = _boundaries(ws, u, v)
+    ws.s = s
+    col = s + neg * (n + 1) if ws.relu else s
+    return s, col, ws.relu and bool(neg.any())
+
+
+def _sums_at_samples(ws, coef, col, any_neg, b2):
+    """Outputs ``x S1 + S0 + b2`` at the sorted samples, seeds along the first axis.
+
+    ``coef`` (float64, shape ``(S, 2 k, m)``) holds the units' slopes and
+    intercepts ``alpha u, alpha v``, ``col`` (shape ``(S, m)``) their columns
+    (`_columns`), ``b2`` (float64, ``(S, k)``) the output biases; returns
+    shape ``(S, k, n)``, float64.
+    """
+    S, k2, m = coef.shape
+    k, n = k2 // 2, ws.n
+    spline = _kernels()
+    if spline is not None:
+        out = np.empty((S, k, n))
+        spline.forward(
+            np.ascontiguousarray(coef),
+            np.ascontiguousarray(col, dtype=np.int64),
+            ws.xs64,
+            np.ascontiguousarray(b2),
+            any_neg,
+            out,
+        )
+        return out
+    rows = (np.arange(S * k2) * (2 * (n + 1))).reshape(S, k2, 1)
+    bins = col[:, None, :] + rows
+    hist = np.bincount(bins.ravel(), weights=coef.ravel(), minlength=S * k2 * 2 * (n + 1))
+    hist = hist.reshape(S, k2, 2 * (n + 1))
+    sums = np.cumsum(hist[:, :, :n], axis=2)
+    if any_neg:
+        sums += np.cumsum(hist[:, :, : n + 1 : -1], axis=2)[:, :, ::-1]
+    f = sums[:, :k]
+    f *= ws.xs64
+    f += sums[:, k:]
+    f += b2[:, :, None]
+    return f
+
+
+def _sums_over_active(ws, delta, col, any_neg):
+    """Per seed and unit, the sums of ``delta`` and ``delta x`` over its active samples.
+
+    ``delta`` (float64, shape ``(S, k, n)``) is the residual at the sorted
+    samples, ``col`` (shape ``(S, m)``) the units' columns (`_columns`).
+    Returns ``G`` (shape ``(S, 2 k, m)``: the sums of ``delta``, then of
+    ``delta x``) and the totals ``T0`` (shape ``(S, k)``).
+
+    The sums from the right (columns ``0 .. n``: units active above their knot)
+    and, where some unit is active below its knot, from the left (columns
+    ``n + 1 .. 2 n + 1``) are two cumulative sums, read at the columns.
+    """
+    S, k, n = delta.shape
+    m = col.shape[1]
+    spline = _kernels()
+    if spline is not None:
+        G = np.empty((S, 2 * k, m))
+        T0 = np.empty((S, k))
+        spline.backward(
+            np.ascontiguousarray(delta, dtype=np.float64),
+            ws.xs64,
+            np.ascontiguousarray(col, dtype=np.int64),
+            any_neg,
+            G,
+            T0,
+        )
+        return G, T0
+    T = np.zeros((S, 2 * k, 2 * (n + 1)))
+    E = T[:, :, n + 2 :]
+    E[:, :k] = delta
+    np.multiply(E[:, :k], ws.xs64, out=E[:, k:])
+    np.cumsum(E[:, :, ::-1], axis=2, out=T[:, :, n - 1 :: -1] if n else T[:, :, :0])
+    if any_neg:  # (two separate sums: no cancellation between them)
+        np.cumsum(E, axis=2, out=E)
+        T0 = T[:, :k, 2 * n + 1].copy()
+    else:
+        T0 = T[:, :k, 0].copy()
+    rows = (np.arange(S * 2 * k) * (2 * (n + 1))).reshape(S, 2 * k, 1)
+    G = T.ravel()[col[:, None, :] + rows]  # the rows' flat offsets
+    return G, T0
+
+
 def _misplaced(xp, s, u, v, neg, zero):
     """Indices of the boundaries ``s`` that disagree with the test of activity.
 
@@ -264,16 +388,9 @@ def forward(params, spec, X, workspace: Workspace | None = None):
         ws.s = None
         ws.out.fill(np.nan)
         return ws.out
-    ws.s, neg = _boundaries(ws, u, v)
-    # a unit's column in the sums of `backward`; see there
-    ws.col = ws.s + neg * (ws.n + 1) if ws.relu else ws.s
-    ws.any_neg = ws.relu and bool(neg.any())
-    ws.bins = ws.col + ws.offsets[: 2 * k]
-    S = _active_sums(ws, ws.bins, coef)
-    f = S[:k]
-    f *= ws.xs64
-    f += S[k:]
-    f += c2 * params["b2"].astype(np.float64)[:, None]
+    _, ws.col, ws.any_neg = _columns(ws, u, v)
+    b2 = c2 * params["b2"].astype(np.float64)
+    f = _sums_at_samples(ws, coef[None], ws.col[None], ws.any_neg, b2[None])[0]
     return ws.unsort_into(ws.out, f.T)
 
 
@@ -284,23 +401,13 @@ def backward(params, spec, ws: Workspace, delta_out, lowest=1, **_):
     `gradients`. ``lowest`` and the dense core's keywords are accepted and
     ignored: the sums serve every group.
     """
-    n, k = ws.n, ws.k
-    # rows: e_i and e_i x_i (sorted); columns 0..n of T: sums from the right
-    # (units active above their knot), n+1..2n+1: sums from the left
-    T = np.zeros((2 * k, 2 * (n + 1)))
-    E = T[:, n + 2 :]
-    E[:k] = ws.sorted_rows(delta_out).T
-    np.multiply(E[:k], ws.xs64, out=E[k:])
-    np.cumsum(E[:, ::-1], axis=1, out=T[:, n - 1 :: -1] if n else T[:, :0])
-    if ws.any_neg:  # (two separate sums: no cancellation between them)
-        np.cumsum(E, axis=1, out=E)
-        ws.T0 = T[:k, 2 * n + 1].copy()
-    else:
-        ws.T0 = T[:k, 0].copy()
+    delta = ws.sorted_rows(delta_out).T.astype(np.float64)
     if not ws.finite:
-        ws.G = np.full((2 * k, ws.u.shape[0]), np.nan)
-    else:
-        ws.G = T[:, ws.col]
+        ws.G = np.full((2 * ws.k, ws.u.shape[0]), np.nan)
+        ws.T0 = delta.sum(axis=1)
+        return ws
+    G, T0 = _sums_over_active(ws, delta[None], ws.col[None], ws.any_neg)
+    ws.G, ws.T0 = G[0], T0[0]
     return ws
 
 
@@ -350,7 +457,7 @@ def jvp(params, spec, ws: Workspace, tangent):
         slope += tW2 * u
         intercept += tW2 * v
     if ws.finite:
-        S = _active_sums(ws, ws.bins, coef)
+        S = _active_sums(ws, ws.col + ws.offsets[: 2 * k], coef)
         d = S[:k] * ws.xs64 + S[k:]
     else:
         d = np.full((k, ws.n), np.nan)

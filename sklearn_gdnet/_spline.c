@@ -1,0 +1,419 @@
+/*
+ * Compiled passes of the exact core of a shallow network on one input feature.
+ *
+ * With one input feature, one hidden layer and ReLU (or the identity), unit r
+ * contributes alpha_r * relu(u_r x + v_r): on the samples sorted once,
+ * x_0 <= ... <= x_{n-1}, its active samples are a suffix (u_r >= 0) or a
+ * prefix (u_r < 0) of them, starting or ending at its boundary s_r. The
+ * Python side (`sklearn_gdnet._network_1d`, `sklearn_gdnet._batched`) does
+ * each pass with some fifty NumPy calls; here each pass is one call, over
+ * every seed of a batch at once, and follows the NumPy passes operation by
+ * operation so that the results are the same to the last bit (the module is
+ * compiled with -ffp-contract=off, so no product is fused into an addition):
+ *
+ *   boundaries(xp, u, v, s, col, fresh) -> any_neg
+ *       each unit's boundary s (moved from its previous value unless fresh)
+ *       and column col = s + (u < 0) * (n + 1); whether some u < 0
+ *   forward(coef, col, xs, b2, any_neg, out)
+ *       out[s, j, i] = x_i * S1 + S0 + b2[s, j], with S1, S0 the sums of
+ *       coef[s, j, r] and coef[s, k + j, r] over the units r active at x_i
+ *   backward(delta, xs, col, any_neg, G, T0)
+ *       G[s, j, r] and G[s, k + j, r]: the sums of delta[s, j, i] and of
+ *       delta[s, j, i] * x_i over the samples where unit r is active;
+ *       T0[s, j] the sum of delta[s, j, :]
+ *
+ * Shapes: S seeds, m units per seed, k outputs, n samples; xp is xs between
+ * the sentinels -inf and +inf (n + 2 values). coef, xs, b2, delta, G, T0 and
+ * out are float64; xp, u, v are float32 or float64 (the parameters' dtype, in
+ * which the test of activity is evaluated, as in the dense pass); s and col
+ * are int64. All arrays are C-contiguous and checked here. Every kernel
+ * releases the GIL.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- arguments ----------------------------------------------------------- */
+
+typedef struct {
+    Py_buffer view;
+    int held;
+} Buf;
+
+static void release(Buf *bufs, int k)
+{
+    for (int i = 0; i < k; i++) {
+        if (bufs[i].held) {
+            PyBuffer_Release(&bufs[i].view);
+            bufs[i].held = 0;
+        }
+    }
+}
+
+/* The type letter of a buffer: 'd', 'f' or 'q' (any 8-byte integer), else 0. */
+static char kind_of(const Py_buffer *view)
+{
+    const char *f = view->format;
+    if (f[0] == '<' || f[0] == '=' || f[0] == '@') {
+        f++;
+    }
+    if (f[1] != '\0') {
+        return 0;
+    }
+    if (f[0] == 'd' || f[0] == 'f') {
+        return f[0];
+    }
+    if ((f[0] == 'q' || f[0] == 'l') && view->itemsize == 8) {
+        return 'q';
+    }
+    return 0;
+}
+
+/* Acquire obj as a C-contiguous buffer of ndim dimensions whose type letter is
+ * one of `kinds`; 0, or -1 with an exception set. */
+static int acquire(const char *func, const char *name, PyObject *obj, int ndim,
+                   const char *kinds, int writable, Buf *buf)
+{
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, &buf->view, flags) < 0) {
+        return -1;
+    }
+    buf->held = 1;
+    char kind = kind_of(&buf->view);
+    if (buf->view.ndim != ndim || kind == 0 || strchr(kinds, kind) == NULL) {
+        PyErr_Format(PyExc_TypeError, "%s: %s must be a C-contiguous %d-d array of type '%s'",
+                     func, name, ndim, kinds);
+        return -1;
+    }
+    return 0;
+}
+
+#define SHAPE(b, j) ((b).view.shape[j])
+#define CHECK(cond, msg)                                                                   \
+    if (!(cond)) {                                                                         \
+        PyErr_SetString(PyExc_ValueError, msg);                                            \
+        goto done;                                                                         \
+    }
+
+/* ---- boundaries ---------------------------------------------------------- */
+
+/* Between two training steps a knot usually crosses no sample or one: a
+ * boundary is moved a sample at a time this many times before bisection. */
+#define WALK 8
+
+/* The boundary of one unit: the number of samples i with pred(i) false, where
+ * pred(i) = (xs[i] * u + v > 0) != neg is false then true along the sorted
+ * samples (the test is monotone in x for a fixed sign of u; it is evaluated
+ * exactly as the dense pass does, in T, rounding the product and then the
+ * sum). It is the unique s with pred(s - 1) false and pred(s) true (pred(-1)
+ * false and pred(n) true by convention), which is where the NumPy search ends
+ * too, whatever the start. From the previous boundary s0: walk, then bisect. */
+#define DEFINE_BOUNDARY(T, SUF)                                                            \
+    static int64_t boundary_##SUF(const T *xs, Py_ssize_t n, T u, T v, int neg, int64_t s0) \
+    {                                                                                      \
+        Py_ssize_t lo = 0, hi = n; /* pred(lo - 1) false, pred(hi) true */                 \
+        Py_ssize_t s = s0 < 0 ? 0 : (s0 > n ? n : (Py_ssize_t)s0);                         \
+        if (s > 0 && ((xs[s - 1] * u + v > 0) != neg)) { /* moved down */                \
+            hi = s - 1;                                                                    \
+            for (int w = 0; w < WALK && hi > 0; w++) {                                     \
+                if ((xs[hi - 1] * u + v > 0) == neg) {                                     \
+                    return hi;                                                             \
+                }                                                                          \
+                hi--;                                                                      \
+            }                                                                              \
+        } else if (s < n && ((xs[s] * u + v > 0) == neg)) { /* moved up */                \
+            lo = s + 1;                                                                    \
+            for (int w = 0; w < WALK && lo < n; w++) {                                     \
+                if ((xs[lo] * u + v > 0) != neg) {                                         \
+                    return lo;                                                             \
+                }                                                                          \
+                lo++;                                                                      \
+            }                                                                              \
+        } else {                                                                           \
+            return s; /* still in place: the usual case */                                 \
+        }                                                                                  \
+        while (lo < hi) { /* bisection on the monotone predicate */                        \
+            Py_ssize_t mid = lo + (hi - lo) / 2;                                           \
+            if ((xs[mid] * u + v > 0) != neg) {                                            \
+                hi = mid;                                                                  \
+            } else {                                                                       \
+                lo = mid + 1;                                                              \
+            }                                                                              \
+        }                                                                                  \
+        return lo;                                                                         \
+    }                                                                                      \
+    /* Every unit's boundary and column; whether some unit has u < 0. A unit with       \
+     * u = 0 is constant: active at every sample (s = 0) if v > 0, else at none. */     \
+    static int boundaries_##SUF(const T *xs, Py_ssize_t n, const T *u, const T *v,         \
+                                int64_t *s, int64_t *col, Py_ssize_t M, int fresh)         \
+    {                                                                                      \
+        int any_neg = 0;                                                                   \
+        for (Py_ssize_t r = 0; r < M; r++) {                                               \
+            int neg = u[r] < 0;                                                            \
+            int64_t b;                                                                     \
+            if (u[r] == 0) {                                                               \
+                b = v[r] > 0 ? 0 : n;                                                      \
+            } else {                                                                       \
+                b = boundary_##SUF(xs, n, u[r], v[r], neg, fresh ? n / 2 : s[r]);          \
+            }                                                                              \
+            s[r] = b;                                                                      \
+            col[r] = b + (neg ? n + 1 : 0);                                                \
+            any_neg |= neg;                                                                \
+        }                                                                                  \
+        return any_neg;                                                                    \
+    }
+
+DEFINE_BOUNDARY(double, d)
+DEFINE_BOUNDARY(float, f)
+
+static PyObject *py_boundaries(PyObject *self, PyObject *args)
+{
+    PyObject *o[5];
+    int fresh;
+    Buf b[5] = {{0}};
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "OOOOOp", &o[0], &o[1], &o[2], &o[3], &o[4], &fresh)) {
+        return NULL;
+    }
+    const char *names[5] = {"xp", "u", "v", "s", "col"};
+    const char *kinds[5] = {"df", "df", "df", "q", "q"};
+    for (int i = 0; i < 5; i++) {
+        if (acquire("boundaries", names[i], o[i], 1, kinds[i], i >= 3, &b[i]) < 0) {
+            goto done;
+        }
+    }
+    char t = kind_of(&b[0].view);
+    CHECK(kind_of(&b[1].view) == t && kind_of(&b[2].view) == t,
+          "boundaries: xp, u and v must share one dtype");
+    Py_ssize_t n = SHAPE(b[0], 0) - 2, M = SHAPE(b[1], 0);
+    CHECK(n >= 0, "boundaries: xp holds the samples between two sentinels");
+    CHECK(SHAPE(b[2], 0) == M && SHAPE(b[3], 0) == M && SHAPE(b[4], 0) == M,
+          "boundaries: u, v, s and col must have one length");
+    int any_neg;
+    Py_BEGIN_ALLOW_THREADS;
+    if (t == 'd') {
+        any_neg = boundaries_d((const double *)b[0].view.buf + 1, n, b[1].view.buf,
+                               b[2].view.buf, b[3].view.buf, b[4].view.buf, M, fresh);
+    } else {
+        any_neg = boundaries_f((const float *)b[0].view.buf + 1, n, b[1].view.buf,
+                               b[2].view.buf, b[3].view.buf, b[4].view.buf, M, fresh);
+    }
+    Py_END_ALLOW_THREADS;
+    result = PyBool_FromLong(any_neg);
+done:
+    release(b, 5);
+    return result;
+}
+
+/* ---- forward ------------------------------------------------------------- */
+
+/* One seed and output: the histograms of the units' coefficients at their
+ * columns, their cumulative sums, and the output at each sample.
+ *
+ * As the NumPy pass: hist = bincount(col, coef) adds each bin's units in the
+ * order of r; the sums from the left, S[i] = hist[0] + ... + hist[i], are
+ * added one bin at a time; with units of u < 0 (columns n + 1 + s, active
+ * below s), the sums from the right R[i] = hist[n + 1 + n] + ... +
+ * hist[n + 1 + i + 1], one bin at a time from the top, are added to them; then
+ * out = (S1 * x + S0) + b2. `h` has room for 4 (n + 1) values. */
+static void forward_one(const double *c1, const double *c0, const int64_t *col, Py_ssize_t m,
+                        const double *xs, Py_ssize_t n, double b2, int any_neg, double *out,
+                        double *h)
+{
+    Py_ssize_t w = n + 1;
+    double *h1 = h, *h0 = h + 2 * w; /* slopes, intercepts: 2 (n + 1) bins each */
+    memset(h, 0, (size_t)(4 * w) * sizeof(double));
+    for (Py_ssize_t r = 0; r < m; r++) {
+        h1[col[r]] += c1[r];
+        h0[col[r]] += c0[r];
+    }
+    if (any_neg) { /* the sums from the right, kept in the right half of the bins */
+        double a1 = 0.0, a0 = 0.0;
+        for (Py_ssize_t i = n - 1; i >= 0; i--) {
+            a1 += h1[w + i + 1];
+            a0 += h0[w + i + 1];
+            h1[w + i + 1] = a1; /* bin w + i + 1 is read before it is overwritten */
+            h0[w + i + 1] = a0;
+        }
+    }
+    double a1 = 0.0, a0 = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        a1 += h1[i];
+        a0 += h0[i];
+        double s1 = a1, s0 = a0;
+        if (any_neg) {
+            s1 += h1[w + i + 1];
+            s0 += h0[w + i + 1];
+        }
+        double f = s1 * xs[i];
+        f += s0;
+        out[i] = f + b2;
+    }
+}
+
+static PyObject *py_forward(PyObject *self, PyObject *args)
+{
+    PyObject *o[5];
+    int any_neg;
+    Buf b[5] = {{0}};
+    PyObject *result = NULL;
+    double *h = NULL;
+    if (!PyArg_ParseTuple(args, "OOOOpO", &o[0], &o[1], &o[2], &o[3], &any_neg, &o[4])) {
+        return NULL;
+    }
+    const char *names[5] = {"coef", "col", "xs", "b2", "out"};
+    const int ndims[5] = {3, 2, 1, 2, 3};
+    const char *kinds[5] = {"d", "q", "d", "d", "d"};
+    for (int i = 0; i < 5; i++) {
+        if (acquire("forward", names[i], o[i], ndims[i], kinds[i], i == 4, &b[i]) < 0) {
+            goto done;
+        }
+    }
+    Py_ssize_t S = SHAPE(b[0], 0), k2 = SHAPE(b[0], 1), m = SHAPE(b[0], 2), n = SHAPE(b[2], 0);
+    Py_ssize_t k = k2 / 2;
+    CHECK(k2 % 2 == 0, "forward: coef has 2 k rows per seed");
+    CHECK(SHAPE(b[1], 0) == S && SHAPE(b[1], 1) == m, "forward: col must have shape (S, m)");
+    CHECK(SHAPE(b[3], 0) == S && SHAPE(b[3], 1) == k, "forward: b2 must have shape (S, k)");
+    CHECK(SHAPE(b[4], 0) == S && SHAPE(b[4], 1) == k && SHAPE(b[4], 2) == n,
+          "forward: out must have shape (S, k, n)");
+    const int64_t *col = b[1].view.buf;
+    for (Py_ssize_t r = 0; r < S * m; r++) { /* bins in range: no write out of bounds */
+        CHECK(col[r] >= 0 && col[r] <= 2 * n + 1, "forward: col out of range");
+    }
+    h = malloc((size_t)(4 * (n + 1)) * sizeof(double));
+    if (h == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const double *coef = b[0].view.buf, *xs = b[2].view.buf, *b2 = b[3].view.buf;
+    double *out = b[4].view.buf;
+    Py_BEGIN_ALLOW_THREADS;
+    for (Py_ssize_t s = 0; s < S; s++) {
+        for (Py_ssize_t j = 0; j < k; j++) {
+            const double *cs = coef + s * k2 * m;
+            forward_one(cs + j * m, cs + (k + j) * m, col + s * m, m, xs, n, b2[s * k + j],
+                        any_neg, out + (s * k + j) * n, h);
+        }
+    }
+    Py_END_ALLOW_THREADS;
+    Py_INCREF(Py_None);
+    result = Py_None;
+done:
+    free(h);
+    release(b, 5);
+    return result;
+}
+
+/* ---- backward ------------------------------------------------------------ */
+
+/* One seed and output: the sums of e_i and of e_i x_i over each unit's active
+ * samples, read at its column from the sums of the samples from the right
+ * (columns 0 .. n: suf[c] = e_{n-1} + ... + e_c, added from the top) and,
+ * with units of u < 0, from the left (columns n + 1 + c: e_0 + ... + e_{c-1},
+ * added from the bottom), as the NumPy pass's two cumulative sums. The total
+ * T0 is the last of the sums from the left when they are formed, else the
+ * first from the right. `t` has room for 4 (n + 1) values. */
+static void backward_one(const double *e, const double *xs, Py_ssize_t n, const int64_t *col,
+                         Py_ssize_t m, int any_neg, double *g0, double *g1, double *t0,
+                         double *t)
+{
+    Py_ssize_t w = n + 1;
+    double *te = t, *tx = t + 2 * w; /* sums of e, of e x: 2 (n + 1) columns each */
+    double ae = 0.0, ax = 0.0;
+    te[n] = tx[n] = 0.0;
+    for (Py_ssize_t i = n - 1; i >= 0; i--) {
+        ae += e[i];
+        ax += e[i] * xs[i];
+        te[i] = ae;
+        tx[i] = ax;
+    }
+    *t0 = n ? te[0] : 0.0;
+    if (any_neg) {
+        ae = ax = 0.0;
+        te[w] = tx[w] = 0.0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            ae += e[i];
+            ax += e[i] * xs[i];
+            te[w + i + 1] = ae;
+            tx[w + i + 1] = ax;
+        }
+        *t0 = ae;
+    }
+    for (Py_ssize_t r = 0; r < m; r++) {
+        g0[r] = te[col[r]];
+        g1[r] = tx[col[r]];
+    }
+}
+
+static PyObject *py_backward(PyObject *self, PyObject *args)
+{
+    PyObject *o[5];
+    int any_neg;
+    Buf b[5] = {{0}};
+    PyObject *result = NULL;
+    double *t = NULL;
+    if (!PyArg_ParseTuple(args, "OOOpOO", &o[0], &o[1], &o[2], &any_neg, &o[3], &o[4])) {
+        return NULL;
+    }
+    const char *names[5] = {"delta", "xs", "col", "G", "T0"};
+    const int ndims[5] = {3, 1, 2, 3, 2};
+    const char *kinds[5] = {"d", "d", "q", "d", "d"};
+    for (int i = 0; i < 5; i++) {
+        if (acquire("backward", names[i], o[i], ndims[i], kinds[i], i >= 3, &b[i]) < 0) {
+            goto done;
+        }
+    }
+    Py_ssize_t S = SHAPE(b[0], 0), k = SHAPE(b[0], 1), n = SHAPE(b[0], 2), m = SHAPE(b[2], 1);
+    CHECK(SHAPE(b[1], 0) == n, "backward: xs must have n values");
+    CHECK(SHAPE(b[2], 0) == S, "backward: col must have shape (S, m)");
+    CHECK(SHAPE(b[3], 0) == S && SHAPE(b[3], 1) == 2 * k && SHAPE(b[3], 2) == m,
+          "backward: G must have shape (S, 2 k, m)");
+    CHECK(SHAPE(b[4], 0) == S && SHAPE(b[4], 1) == k, "backward: T0 must have shape (S, k)");
+    const int64_t *col = b[2].view.buf;
+    for (Py_ssize_t r = 0; r < S * m; r++) {
+        CHECK(col[r] >= 0 && col[r] <= 2 * n + 1 && (any_neg || col[r] <= n),
+              "backward: col out of range");
+    }
+    t = malloc((size_t)(4 * (n + 1)) * sizeof(double));
+    if (t == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const double *delta = b[0].view.buf, *xs = b[1].view.buf;
+    double *G = b[3].view.buf, *T0 = b[4].view.buf;
+    Py_BEGIN_ALLOW_THREADS;
+    for (Py_ssize_t s = 0; s < S; s++) {
+        for (Py_ssize_t j = 0; j < k; j++) {
+            double *gs = G + s * 2 * k * m;
+            backward_one(delta + (s * k + j) * n, xs, n, col + s * m, m, any_neg, gs + j * m,
+                         gs + (k + j) * m, T0 + s * k + j, t);
+        }
+    }
+    Py_END_ALLOW_THREADS;
+    Py_INCREF(Py_None);
+    result = Py_None;
+done:
+    free(t);
+    release(b, 5);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"boundaries", py_boundaries, METH_VARARGS,
+     "boundaries(xp, u, v, s, col, fresh) -> any_neg: each unit's boundary and column."},
+    {"forward", py_forward, METH_VARARGS,
+     "forward(coef, col, xs, b2, any_neg, out): outputs at the sorted samples."},
+    {"backward", py_backward, METH_VARARGS,
+     "backward(delta, xs, col, any_neg, G, T0): sums of the residual over active samples."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_spline",
+    "Compiled passes of the exact core of a shallow network on one input feature.", -1,
+    methods,
+};
+
+PyMODINIT_FUNC PyInit__spline(void) { return PyModule_Create(&module); }
