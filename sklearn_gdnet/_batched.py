@@ -298,7 +298,7 @@ class _Batch:
 
     def forward(self, P):
         """Outputs of every seed, sorted samples: shape ``(S, k, n)`` (float64)."""
-        spec, ws, S = self.spec, self.ws, self.S
+        spec, ws = self.spec, self.ws
         (a1, c1), (a2, c2) = spec.multipliers
         u = P["W1"][:, 0] if a1 == 1.0 else P["W1"][:, 0] * a1
         v = P["b1"].copy() if c1 == 1.0 else c1 * P["b1"]
@@ -306,18 +306,9 @@ class _Batch:
         alpha = np.swapaxes(P["W2"], 1, 2).astype(np.float64)  # (S, k, m)
         if a2 != 1.0:
             alpha *= a2
-        coef = np.concatenate([alpha * u[:, None, :], alpha * v[:, None, :]], axis=1)
-        self.finite = np.isfinite(coef.sum(axis=(1, 2)))
-        if not self.finite.all():  # keep the others' passes finite
-            self.finite = np.isfinite(coef).all(axis=(1, 2))
-            u[~self.finite], v[~self.finite], coef[~self.finite] = 1.0, 0.0, 0.0
-            ws.s = None
         self.u, self.v, self.alpha = u, v, alpha
-        _, col, self.any_neg = _network_1d._columns(ws, u.ravel(), v.ravel())
-        self.col = col.reshape(S, -1)
         b2 = c2 * P["b2"].astype(np.float64)
-        f = _network_1d._sums_at_samples(ws, coef, self.col, self.any_neg, b2)
-        f[~self.finite] = np.nan
+        f, self.col, self.any_neg, self.finite = _network_1d._outputs(ws, u, v, alpha, b2)
         return f
 
     def backward(self, delta):
@@ -388,6 +379,7 @@ def train_seeds(
         state["v"] = {g: np.zeros_like(P[g]) for g in groups}
     elif momentum:
         state["velocity"] = {g: np.zeros_like(P[g]) for g in groups}
+    spline = _network_1d._kernels()
     for t in range(1, max_iter + 1):
         eta = per_seed(lr[:, t - 1])
         resid *= scale
@@ -395,8 +387,15 @@ def train_seeds(
         grads = batch.gradients(groups)
         saved = {g: P[g].copy() for g in groups}
         if solver == "adam":
-            step = per_seed(lr[:, t - 1] * np.sqrt(1 - BETA2**t) / (1 - BETA1**t))
+            step_size = lr[:, t - 1] * np.sqrt(1 - BETA2**t) / (1 - BETA1**t)
+            step = per_seed(step_size)
             for g in groups:
+                if spline is not None:  # the same operations, in one pass
+                    grad = np.ascontiguousarray(grads[g], dtype=np.float64)
+                    spline.adam(
+                        P[g], state["m"][g], state["v"][g], grad, step_size, BETA1, BETA2, EPS
+                    )
+                    continue
                 m, v, grad = state["m"][g], state["v"][g], grads[g].astype(dtype)
                 m *= BETA1
                 m += (1 - BETA1) * grad

@@ -36,7 +36,6 @@ The module has the interface of `_network` that the training loops use
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
@@ -255,28 +254,66 @@ def _columns(ws, u, v):
     return s, col, ws.relu and bool(neg.any())
 
 
+def _outputs(ws, u, v, alpha, b2):
+    """Outputs at the sorted samples of ``S`` networks, seeds along the first axis.
+
+    ``u, v`` (shape ``(S, m)``, the parameters' dtype, C-ordered) and
+    ``alpha`` (float64, ``(S, k, m)``) are the units' effective parameters,
+    ``b2`` (float64, ``(S, k)``) the output biases times their multiplier.
+    Returns the outputs ``x S1 + S0 + b2`` (float64, ``(S, k, n)``), the units'
+    columns (`_columns`, ``(S, m)``), whether some unit has ``u < 0``, and
+    whether each seed's coefficients ``alpha u, alpha v`` are finite. A seed
+    whose coefficients are not gets NaN outputs, and its units are taken as
+    inactive constants in the passes, so that the other seeds' stay finite.
+    """
+    S, m = u.shape
+    k, n = alpha.shape[1], ws.n
+    spline = _kernels()
+    if spline is not None and u.dtype == v.dtype:
+        u, v = np.ascontiguousarray(u), np.ascontiguousarray(v)
+        alpha = np.ascontiguousarray(alpha)
+        for _ in range(2):  # a second time only if some seed is not finite
+            _, col, any_neg = _columns(ws, u.reshape(-1), v.reshape(-1))
+            col = col.reshape(S, m)
+            f = np.empty((S, k, n))
+            finite = np.empty(S, dtype=np.int64)
+            spline.forward(u, v, alpha, col, ws.xs64, b2, any_neg, f, finite)
+            finite = finite.astype(bool)
+            if finite.all():
+                return f, col, any_neg, finite
+            if not finite.any():
+                break
+            u, v, alpha = u.copy(), v.copy(), alpha.copy()
+            u[~finite], v[~finite], alpha[~finite] = 1.0, 0.0, 0.0
+            ws.s = None
+        f[~finite] = np.nan
+        return f, col, any_neg, finite
+    coef = np.concatenate([alpha * u[:, None, :], alpha * v[:, None, :]], axis=1)
+    finite = np.isfinite(coef.sum(axis=(1, 2)))
+    if not finite.all():  # keep the others' passes finite
+        finite = np.isfinite(coef).all(axis=(1, 2))
+        u, v = u.copy(), v.copy()
+        u[~finite], v[~finite], coef[~finite] = 1.0, 0.0, 0.0
+        ws.s = None
+    _, col, any_neg = _columns(ws, u.reshape(-1), v.reshape(-1))
+    col = col.reshape(S, m)
+    f = _sums_at_samples(ws, coef, col, any_neg, b2)
+    f[~finite] = np.nan
+    return f, col, any_neg, finite
+
+
 def _sums_at_samples(ws, coef, col, any_neg, b2):
     """Outputs ``x S1 + S0 + b2`` at the sorted samples, seeds along the first axis.
 
     ``coef`` (float64, shape ``(S, 2 k, m)``) holds the units' slopes and
     intercepts ``alpha u, alpha v``, ``col`` (shape ``(S, m)``) their columns
     (`_columns`), ``b2`` (float64, ``(S, k)``) the output biases; returns
-    shape ``(S, k, n)``, float64.
+    shape ``(S, k, n)``, float64. Units active above their knot enter a
+    cumulative sum from the left at their boundary, those active below it one
+    from the right.
     """
     S, k2, m = coef.shape
     k, n = k2 // 2, ws.n
-    spline = _kernels()
-    if spline is not None:
-        out = np.empty((S, k, n))
-        spline.forward(
-            np.ascontiguousarray(coef),
-            np.ascontiguousarray(col, dtype=np.int64),
-            ws.xs64,
-            np.ascontiguousarray(b2),
-            any_neg,
-            out,
-        )
-        return out
     rows = (np.arange(S * k2) * (2 * (n + 1))).reshape(S, k2, 1)
     bins = col[:, None, :] + rows
     hist = np.bincount(bins.ravel(), weights=coef.ravel(), minlength=S * k2 * 2 * (n + 1))
@@ -364,33 +401,20 @@ def _active_sums(ws, bins, coef):
     return S
 
 
-def _finite(coef):
-    """Whether the units' coefficients ``alpha u, alpha v`` are all finite.
-
-    They are exactly when ``u, v, alpha`` are (``0 * inf`` is NaN); one sum
-    decides in the usual case.
-    """
-    return math.isfinite(coef.sum()) or bool(np.isfinite(coef).all())
-
-
 def forward(params, spec, X, workspace: Workspace | None = None):
     """Network output ``f(X)`` of shape ``(n, n_outputs)``; see `_network.forward`."""
     ws = Workspace(spec, X, params["W1"].dtype) if workspace is None else workspace
     u, v, alpha = _effective(params, spec)
     c2 = spec.multipliers[1][1]
     ws.u, ws.v, ws.alpha = u, v, alpha
-    k = ws.k
-    coef = np.empty((2 * k, u.shape[0]))
-    np.multiply(alpha, u, out=coef[:k])
-    np.multiply(alpha, v, out=coef[k:])
-    ws.finite = _finite(coef)
+    b2 = c2 * params["b2"].astype(np.float64)
+    f, col, ws.any_neg, finite = _outputs(ws, u[None], v[None], alpha[None], b2[None])
+    ws.col, ws.finite = col[0], bool(finite[0])
     if not ws.finite:  # a diverged run: no output is meaningful
         ws.s = None
         ws.out.fill(np.nan)
         return ws.out
-    _, ws.col, ws.any_neg = _columns(ws, u, v)
-    b2 = c2 * params["b2"].astype(np.float64)
-    f = _sums_at_samples(ws, coef[None], ws.col[None], ws.any_neg, b2[None])[0]
+    f = f[0]
     return ws.unsort_into(ws.out, f.T)
 
 

@@ -14,23 +14,28 @@
  *   boundaries(xp, u, v, s, col, fresh) -> any_neg
  *       each unit's boundary s (moved from its previous value unless fresh)
  *       and column col = s + (u < 0) * (n + 1); whether some u < 0
- *   forward(coef, col, xs, b2, any_neg, out)
- *       out[s, j, i] = x_i * S1 + S0 + b2[s, j], with S1, S0 the sums of
- *       coef[s, j, r] and coef[s, k + j, r] over the units r active at x_i
+ *   forward(u, v, alpha, col, xs, b2, any_neg, out, finite)
+ *       out[s, j, i] = x_i * S1 + S0 + b2[s, j], with S1, S0 the sums of the
+ *       units' slopes alpha[s, j, r] * u[s, r] and intercepts
+ *       alpha[s, j, r] * v[s, r] over the units r active at x_i; finite[s]
+ *       whether those are all finite
  *   backward(delta, xs, col, any_neg, G, T0)
  *       G[s, j, r] and G[s, k + j, r]: the sums of delta[s, j, i] and of
  *       delta[s, j, i] * x_i over the samples where unit r is active;
  *       T0[s, j] the sum of delta[s, j, :]
+ *   adam(p, m, v, grad, step, beta1, beta2, eps)
+ *       one Adam update of one group of parameters of every seed, in place
  *
  * Shapes: S seeds, m units per seed, k outputs, n samples; xp is xs between
- * the sentinels -inf and +inf (n + 2 values). coef, xs, b2, delta, G, T0 and
- * out are float64; xp, u, v are float32 or float64 (the parameters' dtype, in
- * which the test of activity is evaluated, as in the dense pass); s and col
- * are int64. All arrays are C-contiguous and checked here. Every kernel
+ * the sentinels -inf and +inf (n + 2 values). alpha, xs, b2, delta, G, T0
+ * and out are float64; xp, u, v are float32 or float64 (the parameters' dtype, in
+ * which the test of activity is evaluated, as in the dense pass); s, col and
+ * finite are int64. All arrays are C-contiguous and checked here. Every kernel
  * releases the GIL.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,8 +160,23 @@ static int acquire(const char *func, const char *name, PyObject *obj, int ndim,
             int64_t b;                                                                     \
             if (u[r] == 0) {                                                               \
                 b = v[r] > 0 ? 0 : n;                                                      \
+            } else if (fresh || s[r] < 0 || s[r] > n) {                                    \
+                b = boundary_##SUF(xs, n, u[r], v[r], neg, n / 2);                         \
             } else {                                                                       \
-                b = boundary_##SUF(xs, n, u[r], v[r], neg, fresh ? n / 2 : s[r]);          \
+                /* Without branches: the previous boundary moved by at most one sample,  \
+                 * checked at both sides (xs[-1] = -inf and xs[n] = +inf are the        \
+                 * sentinels, where the predicate is false and true); a boundary that  \
+                 * moved further is searched for. The unit's direction of travel is    \
+                 * its own, so branches on it would be mispredicted half the time. */  \
+                const T ur = u[r], vr = v[r];                                              \
+                const int64_t s0 = s[r];                                                   \
+                int below = (xs[s0 - 1] * ur + vr > 0) != neg; /* pred(s0 - 1) */          \
+                int above = (xs[s0] * ur + vr > 0) != neg;     /* pred(s0) */              \
+                b = s0 - below + !above;                                                   \
+                int ok = ((xs[b - 1] * ur + vr > 0) == neg) & ((xs[b] * ur + vr > 0) != neg); \
+                if (!ok) {                                                                 \
+                    b = boundary_##SUF(xs, n, ur, vr, neg, b);                             \
+                }                                                                          \
             }                                                                              \
             s[r] = b;                                                                      \
             col[r] = b + (neg ? n + 1 : 0);                                                \
@@ -212,73 +232,86 @@ done:
 /* One seed and output: the histograms of the units' coefficients at their
  * columns, their cumulative sums, and the output at each sample.
  *
- * As the NumPy pass: hist = bincount(col, coef) adds each bin's units in the
- * order of r; the sums from the left, S[i] = hist[0] + ... + hist[i], are
- * added one bin at a time; with units of u < 0 (columns n + 1 + s, active
- * below s), the sums from the right R[i] = hist[n + 1 + n] + ... +
- * hist[n + 1 + i + 1], one bin at a time from the top, are added to them; then
- * out = (S1 * x + S0) + b2. `h` has room for 4 (n + 1) values. */
-static void forward_one(const double *c1, const double *c0, const int64_t *col, Py_ssize_t m,
-                        const double *xs, Py_ssize_t n, double b2, int any_neg, double *out,
-                        double *h)
-{
-    Py_ssize_t w = n + 1;
-    double *h1 = h, *h0 = h + 2 * w; /* slopes, intercepts: 2 (n + 1) bins each */
-    memset(h, 0, (size_t)(4 * w) * sizeof(double));
-    for (Py_ssize_t r = 0; r < m; r++) {
-        h1[col[r]] += c1[r];
-        h0[col[r]] += c0[r];
+ * As the NumPy pass: the coefficients are alpha * u and alpha * v in float64;
+ * hist = bincount(col, coef) adds each bin's units in the order of r; the sums
+ * from the left, S[i] = hist[0] + ... + hist[i], are added one bin at a time;
+ * with units of u < 0 (columns n + 1 + s, active below s), the sums from the
+ * right R[i] = hist[n + 1 + n] + ... + hist[n + 1 + i + 1], one bin at a time
+ * from the top, are added to them; then out = (S1 * x + S0) + b2. `h` has
+ * room for 4 (n + 1) values. Returns whether the coefficients are finite. */
+#define DEFINE_FORWARD(T, SUF)                                                             \
+    static int forward_one_##SUF(const T *u, const T *v, const double *alpha,              \
+                                 const int64_t *col, Py_ssize_t m, const double *xs,       \
+                                 Py_ssize_t n, double b2, int any_neg, double *out, double *h) \
+    {                                                                                      \
+        Py_ssize_t w = n + 1;                                                              \
+        double *h1 = h, *h0 = h + 2 * w; /* slopes, intercepts: 2 (n + 1) bins each */     \
+        double check = 0.0;              /* NaN if some coefficient is not finite */       \
+        memset(h, 0, (size_t)(4 * w) * sizeof(double));                                   \
+        for (Py_ssize_t r = 0; r < m; r++) {                                               \
+            double c1 = alpha[r] * (double)u[r], c0 = alpha[r] * (double)v[r];             \
+            check += (c1 - c1) + (c0 - c0); /* inf - inf and NaN give NaN */               \
+            h1[col[r]] += c1;                                                              \
+            h0[col[r]] += c0;                                                              \
+        }                                                                                  \
+        if (any_neg) { /* the sums from the right, kept in the right half of the bins */  \
+            double a1 = 0.0, a0 = 0.0;                                                     \
+            for (Py_ssize_t i = n - 1; i >= 0; i--) {                                      \
+                a1 += h1[w + i + 1];                                                       \
+                a0 += h0[w + i + 1];                                                       \
+                h1[w + i + 1] = a1; /* bin w + i + 1 is read before it is overwritten */   \
+                h0[w + i + 1] = a0;                                                        \
+            }                                                                              \
+        }                                                                                  \
+        double a1 = 0.0, a0 = 0.0;                                                         \
+        for (Py_ssize_t i = 0; i < n; i++) {                                               \
+            a1 += h1[i];                                                                   \
+            a0 += h0[i];                                                                   \
+            double s1 = a1, s0 = a0;                                                       \
+            if (any_neg) {                                                                 \
+                s1 += h1[w + i + 1];                                                       \
+                s0 += h0[w + i + 1];                                                       \
+            }                                                                              \
+            double f = s1 * xs[i];                                                         \
+            f += s0;                                                                       \
+            out[i] = f + b2;                                                               \
+        }                                                                                  \
+        return check == 0.0;                                                               \
     }
-    if (any_neg) { /* the sums from the right, kept in the right half of the bins */
-        double a1 = 0.0, a0 = 0.0;
-        for (Py_ssize_t i = n - 1; i >= 0; i--) {
-            a1 += h1[w + i + 1];
-            a0 += h0[w + i + 1];
-            h1[w + i + 1] = a1; /* bin w + i + 1 is read before it is overwritten */
-            h0[w + i + 1] = a0;
-        }
-    }
-    double a1 = 0.0, a0 = 0.0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        a1 += h1[i];
-        a0 += h0[i];
-        double s1 = a1, s0 = a0;
-        if (any_neg) {
-            s1 += h1[w + i + 1];
-            s0 += h0[w + i + 1];
-        }
-        double f = s1 * xs[i];
-        f += s0;
-        out[i] = f + b2;
-    }
-}
+
+DEFINE_FORWARD(double, d)
+DEFINE_FORWARD(float, f)
 
 static PyObject *py_forward(PyObject *self, PyObject *args)
 {
-    PyObject *o[5];
+    PyObject *o[8];
     int any_neg;
-    Buf b[5] = {{0}};
+    Buf b[8] = {{0}};
     PyObject *result = NULL;
     double *h = NULL;
-    if (!PyArg_ParseTuple(args, "OOOOpO", &o[0], &o[1], &o[2], &o[3], &any_neg, &o[4])) {
+    if (!PyArg_ParseTuple(args, "OOOOOOpOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &any_neg,
+                          &o[6], &o[7])) {
         return NULL;
     }
-    const char *names[5] = {"coef", "col", "xs", "b2", "out"};
-    const int ndims[5] = {3, 2, 1, 2, 3};
-    const char *kinds[5] = {"d", "q", "d", "d", "d"};
-    for (int i = 0; i < 5; i++) {
-        if (acquire("forward", names[i], o[i], ndims[i], kinds[i], i == 4, &b[i]) < 0) {
+    const char *names[8] = {"u", "v", "alpha", "col", "xs", "b2", "out", "finite"};
+    const int ndims[8] = {2, 2, 3, 2, 1, 2, 3, 1};
+    const char *kinds[8] = {"df", "df", "d", "q", "d", "d", "d", "q"};
+    for (int i = 0; i < 8; i++) {
+        if (acquire("forward", names[i], o[i], ndims[i], kinds[i], i >= 6, &b[i]) < 0) {
             goto done;
         }
     }
-    Py_ssize_t S = SHAPE(b[0], 0), k2 = SHAPE(b[0], 1), m = SHAPE(b[0], 2), n = SHAPE(b[2], 0);
-    Py_ssize_t k = k2 / 2;
-    CHECK(k2 % 2 == 0, "forward: coef has 2 k rows per seed");
-    CHECK(SHAPE(b[1], 0) == S && SHAPE(b[1], 1) == m, "forward: col must have shape (S, m)");
-    CHECK(SHAPE(b[3], 0) == S && SHAPE(b[3], 1) == k, "forward: b2 must have shape (S, k)");
-    CHECK(SHAPE(b[4], 0) == S && SHAPE(b[4], 1) == k && SHAPE(b[4], 2) == n,
+    char t = kind_of(&b[0].view);
+    CHECK(kind_of(&b[1].view) == t, "forward: u and v must share one dtype");
+    Py_ssize_t S = SHAPE(b[0], 0), m = SHAPE(b[0], 1), k = SHAPE(b[2], 1), n = SHAPE(b[4], 0);
+    CHECK(SHAPE(b[1], 0) == S && SHAPE(b[1], 1) == m, "forward: v must have the shape of u");
+    CHECK(SHAPE(b[2], 0) == S && SHAPE(b[2], 2) == m, "forward: alpha must have shape (S, k, m)");
+    CHECK(SHAPE(b[3], 0) == S && SHAPE(b[3], 1) == m, "forward: col must have shape (S, m)");
+    CHECK(SHAPE(b[5], 0) == S && SHAPE(b[5], 1) == k, "forward: b2 must have shape (S, k)");
+    CHECK(SHAPE(b[6], 0) == S && SHAPE(b[6], 1) == k && SHAPE(b[6], 2) == n,
           "forward: out must have shape (S, k, n)");
-    const int64_t *col = b[1].view.buf;
+    CHECK(SHAPE(b[7], 0) == S, "forward: finite must have S values");
+    const int64_t *col = b[3].view.buf;
     for (Py_ssize_t r = 0; r < S * m; r++) { /* bins in range: no write out of bounds */
         CHECK(col[r] >= 0 && col[r] <= 2 * n + 1, "forward: col out of range");
     }
@@ -287,14 +320,28 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
         PyErr_NoMemory();
         goto done;
     }
-    const double *coef = b[0].view.buf, *xs = b[2].view.buf, *b2 = b[3].view.buf;
-    double *out = b[4].view.buf;
+    const double *alpha = b[2].view.buf, *xs = b[4].view.buf, *b2 = b[5].view.buf;
+    double *out = b[6].view.buf;
+    int64_t *finite = b[7].view.buf;
     Py_BEGIN_ALLOW_THREADS;
     for (Py_ssize_t s = 0; s < S; s++) {
+        finite[s] = 1;
         for (Py_ssize_t j = 0; j < k; j++) {
-            const double *cs = coef + s * k2 * m;
-            forward_one(cs + j * m, cs + (k + j) * m, col + s * m, m, xs, n, b2[s * k + j],
-                        any_neg, out + (s * k + j) * n, h);
+            const double *aj = alpha + (s * k + j) * m;
+            double *oj = out + (s * k + j) * n;
+            int ok;
+            if (t == 'd') {
+                const double *us = (const double *)b[0].view.buf + s * m;
+                const double *vs = (const double *)b[1].view.buf + s * m;
+                ok = forward_one_d(us, vs, aj, col + s * m, m, xs, n, b2[s * k + j], any_neg,
+                                   oj, h);
+            } else {
+                const float *us = (const float *)b[0].view.buf + s * m;
+                const float *vs = (const float *)b[1].view.buf + s * m;
+                ok = forward_one_f(us, vs, aj, col + s * m, m, xs, n, b2[s * k + j], any_neg,
+                                   oj, h);
+            }
+            finite[s] &= ok;
         }
     }
     Py_END_ALLOW_THREADS;
@@ -302,7 +349,7 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
     result = Py_None;
 done:
     free(h);
-    release(b, 5);
+    release(b, 8);
     return result;
 }
 
@@ -400,13 +447,104 @@ done:
     return result;
 }
 
+/* ---- Adam ---------------------------------------------------------------- */
+
+/* One Adam update, seed by seed (each seed's `len` values follow one another),
+ * element by element as the batched NumPy loop (`sklearn_gdnet._batched`)
+ * computes it, each operation rounded in the same type:
+ *
+ *   g = T(grad); m = m * b1 + T(1 - b1) * g; v = v * b2 + (T(1 - b2) * g) * g
+ *   p = T(double(p) - step * double(m) / double(sqrt(v) + eps))
+ *
+ * with the constants b1, b2, eps rounded to T (NumPy's rule for Python
+ * scalars) and the seed's step in float64. */
+#define DEFINE_ADAM(T, SUF)                                                                \
+    static void adam_##SUF(T *p, T *m, T *v, const double *grad, const double *step,      \
+                           Py_ssize_t S, Py_ssize_t len, double b1, double b2, double eps) \
+    {                                                                                      \
+        const T tb1 = (T)b1, tb2 = (T)b2, teps = (T)eps, c1 = (T)(1 - b1), c2 = (T)(1 - b2); \
+        for (Py_ssize_t s = 0; s < S; s++) {                                               \
+            const double h = step[s];                                                      \
+            for (Py_ssize_t i = s * len; i < (s + 1) * len; i++) {                         \
+                const T g = (T)grad[i];                                                    \
+                T mi = m[i] * tb1;                                                         \
+                mi = mi + c1 * g;                                                          \
+                T vi = v[i] * tb2;                                                         \
+                vi = vi + (c2 * g) * g;                                                    \
+                const T d = sqrt##SUF(vi) + teps;                                          \
+                const double q = (h * (double)mi) / (double)d;                             \
+                p[i] = (T)((double)p[i] - q);                                              \
+                m[i] = mi;                                                                 \
+                v[i] = vi;                                                                 \
+            }                                                                              \
+        }                                                                                  \
+    }
+
+#define sqrtd sqrt
+DEFINE_ADAM(double, d)
+DEFINE_ADAM(float, f)
+
+static PyObject *py_adam(PyObject *self, PyObject *args)
+{
+    PyObject *o[5];
+    double b1, b2, eps;
+    Buf b[5] = {{0}};
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "OOOOOddd", &o[0], &o[1], &o[2], &o[3], &o[4], &b1, &b2,
+                          &eps)) {
+        return NULL;
+    }
+    const char *names[5] = {"p", "m", "v", "grad", "step"};
+    const char *kinds[5] = {"df", "df", "df", "d", "d"};
+    for (int i = 0; i < 5; i++) {
+        if (PyObject_GetBuffer(o[i], &b[i].view,
+                               PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (i < 3 ? PyBUF_WRITABLE : 0))
+            < 0) {
+            goto done;
+        }
+        b[i].held = 1;
+        char kind = kind_of(&b[i].view);
+        if (kind == 0 || strchr(kinds[i], kind) == NULL || b[i].view.ndim < 1) {
+            PyErr_Format(PyExc_TypeError, "adam: %s must be a C-contiguous array of type '%s'",
+                         names[i], kinds[i]);
+            goto done;
+        }
+    }
+    char t = kind_of(&b[0].view);
+    CHECK(kind_of(&b[1].view) == t && kind_of(&b[2].view) == t,
+          "adam: p, m and v must share one dtype");
+    Py_ssize_t S = SHAPE(b[4], 0), total = b[0].view.len / b[0].view.itemsize;
+    CHECK(b[4].view.ndim == 1 && SHAPE(b[0], 0) == S, "adam: step holds one value per seed");
+    for (int i = 1; i < 4; i++) {
+        CHECK(b[i].view.len / b[i].view.itemsize == total, "adam: p, m, v, grad differ in size");
+    }
+    Py_ssize_t len = S ? total / S : 0;
+    Py_BEGIN_ALLOW_THREADS;
+    if (t == 'd') {
+        adam_d(b[0].view.buf, b[1].view.buf, b[2].view.buf, b[3].view.buf, b[4].view.buf, S,
+               len, b1, b2, eps);
+    } else {
+        adam_f(b[0].view.buf, b[1].view.buf, b[2].view.buf, b[3].view.buf, b[4].view.buf, S,
+               len, b1, b2, eps);
+    }
+    Py_END_ALLOW_THREADS;
+    Py_INCREF(Py_None);
+    result = Py_None;
+done:
+    release(b, 5);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"boundaries", py_boundaries, METH_VARARGS,
      "boundaries(xp, u, v, s, col, fresh) -> any_neg: each unit's boundary and column."},
     {"forward", py_forward, METH_VARARGS,
-     "forward(coef, col, xs, b2, any_neg, out): outputs at the sorted samples."},
+     "forward(u, v, alpha, col, xs, b2, any_neg, out, finite): outputs at the sorted "
+     "samples; whether each seed's coefficients are finite."},
     {"backward", py_backward, METH_VARARGS,
      "backward(delta, xs, col, any_neg, G, T0): sums of the residual over active samples."},
+    {"adam", py_adam, METH_VARARGS,
+     "adam(p, m, v, grad, step, beta1, beta2, eps): one Adam update per seed, in place."},
     {NULL, NULL, 0, NULL},
 };
 
