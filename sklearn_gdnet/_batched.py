@@ -362,13 +362,24 @@ def train_seeds(
     def per_seed(a):  # a step size per seed, broadcast against group g
         return {g: a.reshape((S,) + (1,) * (P[g].ndim - 1)) for g in groups}
 
-    def evaluate():  # outputs, residuals and losses per seed, as `_optim._loss`
-        out_f = batch.forward(P).astype(dtype)
-        resid = out_f - Ys
-        loss = 0.5 * np.einsum("skn,skn,n->s", resid, resid, w, dtype=np.float64) / N
-        return out_f, resid, loss
+    spline = _network_1d._kernels()
 
-    out_f, resid, loss = evaluate()
+    def evaluate():
+        """Outputs (float64), residuals and losses per seed, as `_optim._loss`.
+
+        With the C kernels also the weighted residual that the next step's
+        `backward` takes (None without them: the loop forms it).
+        """
+        f = batch.forward(P)
+        if spline is not None:
+            resid, delta = np.empty(f.shape, dtype=dtype), np.empty(f.shape)
+            spline.residual(f, Ys, scale, resid, delta)
+        else:
+            resid, delta = f.astype(dtype) - Ys, None
+        loss = 0.5 * np.einsum("skn,skn,n->s", resid, resid, w, dtype=np.float64) / N
+        return f, resid, delta, loss
+
+    f, resid, delta, loss = evaluate()
     initial_loss = loss.copy()
     alive = np.isfinite(loss)
     reference = np.maximum(reference, loss)
@@ -379,11 +390,12 @@ def train_seeds(
         state["v"] = {g: np.zeros_like(P[g]) for g in groups}
     elif momentum:
         state["velocity"] = {g: np.zeros_like(P[g]) for g in groups}
-    spline = _network_1d._kernels()
     for t in range(1, max_iter + 1):
         eta = per_seed(lr[:, t - 1])
-        resid *= scale
-        batch.backward(resid.astype(np.float64))
+        if delta is None:
+            resid *= scale
+            delta = resid.astype(np.float64)
+        batch.backward(delta)
         grads = batch.gradients(groups)
         saved = {g: P[g].copy() for g in groups}
         if solver == "adam":
@@ -411,7 +423,7 @@ def train_seeds(
         else:
             for g in groups:
                 P[g] += (-eta[g] * grads[g]).astype(dtype)
-        out_f, resid, loss = evaluate()
+        f, resid, delta, loss = evaluate()
         bad = ~np.isfinite(loss) | (loss > DIVERGENCE_FACTOR * reference)
         if bad.any():  # these seeds stop here; keep their arrays finite for the others
             alive &= ~bad
@@ -420,7 +432,10 @@ def train_seeds(
                 for arrays in state.values():
                     arrays[g][bad] = 0.0
             resid[bad] = 0.0
+            if delta is not None:
+                delta[bad] = 0.0
         history[t - 1] = loss
+    out_f = f.astype(dtype)
     size = np.abs(out_f).max(axis=(1, 2)) if out_f.size else np.zeros(S)
     runs = []
     for s in range(S):

@@ -23,6 +23,8 @@
  *       G[s, j, r] and G[s, k + j, r]: the sums of delta[s, j, i] and of
  *       delta[s, j, i] * x_i over the samples where unit r is active;
  *       T0[s, j] the sum of delta[s, j, :]
+ *   residual(f, y, scale, resid, delta)
+ *       resid = T(f) - y and delta = double(resid * scale), f of shape (S, k, n)
  *   adam(p, m, v, grad, step, beta1, beta2, eps)
  *       one Adam update of one group of parameters of every seed, in place
  *
@@ -447,6 +449,73 @@ done:
     return result;
 }
 
+/* ---- residual ------------------------------------------------------------ */
+
+/* The residual of every seed's outputs f (float64) at the targets y, in the
+ * parameters' type T as the training loop forms it, and the residual weighted
+ * by scale (T) in float64 for `backward`: three NumPy passes and a cast. */
+#define DEFINE_RESIDUAL(T, SUF)                                                            \
+    static void residual_##SUF(const double *f, const T *y, const T *scale, T *resid,     \
+                               double *delta, Py_ssize_t S, Py_ssize_t k, Py_ssize_t n)    \
+    {                                                                                      \
+        for (Py_ssize_t row = 0; row < S * k; row++) { /* seed row / k, output row % k */ \
+            const T *yj = y + (row % k) * n;                                               \
+            const double *fr = f + row * n;                                                \
+            T *rr = resid + row * n;                                                       \
+            double *dr = delta + row * n;                                                  \
+            for (Py_ssize_t i = 0; i < n; i++) {                                           \
+                const T r = (T)fr[i] - yj[i];                                              \
+                rr[i] = r;                                                                 \
+                dr[i] = (double)(r * scale[i]);                                            \
+            }                                                                              \
+        }                                                                                  \
+    }
+
+DEFINE_RESIDUAL(double, d)
+DEFINE_RESIDUAL(float, f)
+
+static PyObject *py_residual(PyObject *self, PyObject *args)
+{
+    PyObject *o[5];
+    Buf b[5] = {{0}};
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "OOOOO", &o[0], &o[1], &o[2], &o[3], &o[4])) {
+        return NULL;
+    }
+    const char *names[5] = {"f", "y", "scale", "resid", "delta"};
+    const int ndims[5] = {3, 2, 1, 3, 3};
+    const char *kinds[5] = {"d", "df", "df", "df", "d"};
+    for (int i = 0; i < 5; i++) {
+        if (acquire("residual", names[i], o[i], ndims[i], kinds[i], i >= 3, &b[i]) < 0) {
+            goto done;
+        }
+    }
+    char t = kind_of(&b[1].view);
+    CHECK(kind_of(&b[2].view) == t && kind_of(&b[3].view) == t,
+          "residual: y, scale and resid must share one dtype");
+    Py_ssize_t S = SHAPE(b[0], 0), k = SHAPE(b[0], 1), n = SHAPE(b[0], 2);
+    CHECK(SHAPE(b[1], 0) == k && SHAPE(b[1], 1) == n, "residual: y must have shape (k, n)");
+    CHECK(SHAPE(b[2], 0) == n, "residual: scale must have n values");
+    for (int i = 3; i < 5; i++) {
+        CHECK(SHAPE(b[i], 0) == S && SHAPE(b[i], 1) == k && SHAPE(b[i], 2) == n,
+              "residual: resid and delta must have the shape of f");
+    }
+    Py_BEGIN_ALLOW_THREADS;
+    if (t == 'd') {
+        residual_d(b[0].view.buf, b[1].view.buf, b[2].view.buf, b[3].view.buf, b[4].view.buf, S,
+                   k, n);
+    } else {
+        residual_f(b[0].view.buf, b[1].view.buf, b[2].view.buf, b[3].view.buf, b[4].view.buf, S,
+                   k, n);
+    }
+    Py_END_ALLOW_THREADS;
+    Py_INCREF(Py_None);
+    result = Py_None;
+done:
+    release(b, 5);
+    return result;
+}
+
 /* ---- Adam ---------------------------------------------------------------- */
 
 /* One Adam update, seed by seed (each seed's `len` values follow one another),
@@ -543,6 +612,8 @@ static PyMethodDef methods[] = {
      "samples; whether each seed's coefficients are finite."},
     {"backward", py_backward, METH_VARARGS,
      "backward(delta, xs, col, any_neg, G, T0): sums of the residual over active samples."},
+    {"residual", py_residual, METH_VARARGS,
+     "residual(f, y, scale, resid, delta): resid = T(f) - y, delta = double(resid * scale)."},
     {"adam", py_adam, METH_VARARGS,
      "adam(p, m, v, grad, step, beta1, beta2, eps): one Adam update per seed, in place."},
     {NULL, NULL, 0, NULL},
