@@ -267,26 +267,18 @@ def _outputs(ws, u, v, alpha, b2):
     inactive constants in the passes, so that the other seeds' stay finite.
     """
     S, m = u.shape
-    k, n = alpha.shape[1], ws.n
     spline = _kernels()
     if spline is not None and u.dtype == v.dtype:
         u, v = np.ascontiguousarray(u), np.ascontiguousarray(v)
         alpha = np.ascontiguousarray(alpha)
-        for _ in range(2):  # a second time only if some seed is not finite
-            _, col, any_neg = _columns(ws, u.reshape(-1), v.reshape(-1))
-            col = col.reshape(S, m)
-            f = np.empty((S, k, n))
-            finite = np.empty(S, dtype=np.int64)
-            spline.forward(u, v, alpha, col, ws.xs64, b2, any_neg, f, finite)
-            finite = finite.astype(bool)
-            if finite.all():
-                return f, col, any_neg, finite
-            if not finite.any():
-                break
-            u, v, alpha = u.copy(), v.copy(), alpha.copy()
-            u[~finite], v[~finite], alpha[~finite] = 1.0, 0.0, 0.0
-            ws.s = None
-        f[~finite] = np.nan
+        f, col, any_neg, finite = _c_outputs(spline, ws, u, v, alpha, b2)
+        if not finite.all():  # again, with the others only
+            if finite.any():
+                u, v, alpha = u.copy(), v.copy(), alpha.copy()
+                u[~finite], v[~finite], alpha[~finite] = 1.0, 0.0, 0.0
+                ws.s = None
+                f, col, any_neg, _ = _c_outputs(spline, ws, u, v, alpha, b2)
+            f[~finite] = np.nan
         return f, col, any_neg, finite
     coef = np.concatenate([alpha * u[:, None, :], alpha * v[:, None, :]], axis=1)
     finite = np.isfinite(coef.sum(axis=(1, 2)))
@@ -300,6 +292,17 @@ def _outputs(ws, u, v, alpha, b2):
     f = _sums_at_samples(ws, coef, col, any_neg, b2)
     f[~finite] = np.nan
     return f, col, any_neg, finite
+
+
+def _c_outputs(spline, ws, u, v, alpha, b2):
+    """`_outputs` by the C kernels: their boundaries, then the sums at the samples."""
+    (S, m), k = u.shape, alpha.shape[1]
+    _, col, any_neg = _columns(ws, u.reshape(-1), v.reshape(-1))
+    col = col.reshape(S, m)
+    f = np.empty((S, k, ws.n))
+    finite = np.empty(S, dtype=np.int64)
+    spline.forward(u, v, alpha, col, ws.xs64, b2, any_neg, f, finite)
+    return f, col, any_neg, finite.astype(bool)
 
 
 def _sums_at_samples(ws, coef, col, any_neg, b2):
