@@ -175,7 +175,9 @@ static int acquire(const char *func, const char *name, PyObject *obj, int ndim,
                 int below = (xs[s0 - 1] * ur + vr > 0) != neg; /* pred(s0 - 1) */          \
                 int above = (xs[s0] * ur + vr > 0) != neg;     /* pred(s0) */              \
                 b = s0 - below + !above;                                                   \
-                int ok = ((xs[b - 1] * ur + vr > 0) == neg) & ((xs[b] * ur + vr > 0) != neg); \
+                /* moved down by one: pred(b - 1) must be false; up by one: pred(b) true */ \
+                const int64_t at = below ? b - 1 : b;                                      \
+                const int ok = (below | !above) ? ((xs[at] * ur + vr > 0) != neg) == !below : 1; \
                 if (!ok) {                                                                 \
                     b = boundary_##SUF(xs, n, ur, vr, neg, b);                             \
                 }                                                                          \
