@@ -271,7 +271,10 @@ def main(argv=None):
         help="widths of the per-seed step table (none: skip it)",
     )
     parser.add_argument(
-        "--grid-seeds", type=int, default=20, help="seeds trained together in that table"
+        "--grid-seeds",
+        type=int,
+        default=GRID_SEEDS,
+        help="seeds of a width in that table (the study's 100: batched as it is)",
     )
     parser.add_argument("--quick", action="store_true", help="a tiny configuration, in seconds")
     args = parser.parse_args(argv)

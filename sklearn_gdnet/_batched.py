@@ -300,9 +300,9 @@ class _Batch:
         """Outputs of every seed, sorted samples: shape ``(S, k, n)`` (float64)."""
         spec, ws = self.spec, self.ws
         (a1, c1), (a2, c2) = spec.multipliers
+        # views of the parameters, which the update changes only after `gradients`
         u = P["W1"][:, 0] if a1 == 1.0 else P["W1"][:, 0] * a1
-        v = P["b1"].copy() if c1 == 1.0 else c1 * P["b1"]
-        u = u.copy()
+        v = P["b1"] if c1 == 1.0 else c1 * P["b1"]
         alpha = np.swapaxes(P["W2"], 1, 2).astype(np.float64)  # (S, k, m)
         if a2 != 1.0:
             alpha *= a2
@@ -315,6 +315,12 @@ class _Batch:
         """Per seed and unit, the sums of ``delta`` (``(S, k, n)``, sorted) over active samples."""
         self.G, self.T0 = _network_1d._sums_over_active(self.ws, delta, self.col, self.any_neg)
 
+    def _over_outputs(self, G):
+        """``sum_j alpha[:, j] * G[:, j]`` (one product with one output: einsum's is slow)."""
+        if G.shape[1] == 1:
+            return self.alpha[:, 0] * G[:, 0]
+        return np.einsum("sjr,sjr->sr", self.alpha, G)
+
     def gradients(self, groups):
         """``dLoss/dg`` of every seed, shaped like the batched parameters."""
         (a1, c1), (a2, c2) = self.spec.multipliers
@@ -323,9 +329,9 @@ class _Batch:
         out = {}
         for g in groups:
             if g == "W1":
-                out[g] = (a1 * np.einsum("sjr,sjr->sr", self.alpha, G1))[:, None, :]
+                out[g] = (a1 * self._over_outputs(G1))[:, None, :]
             elif g == "b1":
-                out[g] = c1 * np.einsum("sjr,sjr->sr", self.alpha, G0)
+                out[g] = c1 * self._over_outputs(G0)
             elif g == "W2":
                 grad = self.u[:, None, :] * G1
                 grad += self.v[:, None, :] * G0
@@ -371,12 +377,13 @@ def train_seeds(
         `backward` takes (None without them: the loop forms it).
         """
         f = batch.forward(P)
-        if spline is not None:
-            resid, delta = np.empty(f.shape, dtype=dtype), np.empty(f.shape)
-            spline.residual(f, Ys, scale, resid, delta)
+        if spline is not None:  # (its sum of squares in an order of its own)
+            resid, delta, loss = np.empty(f.shape, dtype=dtype), np.empty(f.shape), np.empty(S)
+            spline.residual(f, Ys, scale, w, resid, delta, loss)
         else:
             resid, delta = f.astype(dtype) - Ys, None
-        loss = 0.5 * np.einsum("skn,skn,n->s", resid, resid, w, dtype=np.float64) / N
+            loss = np.einsum("skn,skn,n->s", resid, resid, w, dtype=np.float64)
+        loss = 0.5 * loss / N
         return f, resid, delta, loss
 
     f, resid, delta, loss = evaluate()

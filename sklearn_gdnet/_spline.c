@@ -23,8 +23,9 @@
  *       G[s, j, r] and G[s, k + j, r]: the sums of delta[s, j, i] and of
  *       delta[s, j, i] * x_i over the samples where unit r is active;
  *       T0[s, j] the sum of delta[s, j, :]
- *   residual(f, y, scale, resid, delta)
- *       resid = T(f) - y and delta = double(resid * scale), f of shape (S, k, n)
+ *   residual(f, y, scale, w, resid, delta, loss)
+ *       resid = T(f) - y and delta = double(resid * scale), f of shape (S, k, n);
+ *       loss[s] = sum over j, i of resid^2 w_i (float64, summed in order)
  *   adam(p, m, v, grad, step, beta1, beta2, eps)
  *       one Adam update of one group of parameters of every seed, in place
  *
@@ -175,9 +176,9 @@ static int acquire(const char *func, const char *name, PyObject *obj, int ndim,
                 int below = (xs[s0 - 1] * ur + vr > 0) != neg; /* pred(s0 - 1) */          \
                 int above = (xs[s0] * ur + vr > 0) != neg;     /* pred(s0) */              \
                 b = s0 - below + !above;                                                   \
-                /* moved down by one: pred(b - 1) must be false; up by one: pred(b) true */ \
-                const int64_t at = below ? b - 1 : b;                                      \
-                const int ok = (below | !above) ? ((xs[at] * ur + vr > 0) != neg) == !below : 1; \
+                /* moved down by one: pred(b - 1) must be false; else pred(b) true (which \
+                 * is `above` again when it stayed) */                                     \
+                const int ok = ((xs[b - below] * ur + vr > 0) != neg) == !below;           \
                 if (!ok) {                                                                 \
                     b = boundary_##SUF(xs, n, ur, vr, neg, b);                             \
                 }                                                                          \
@@ -233,58 +234,98 @@ done:
 
 /* ---- forward ------------------------------------------------------------- */
 
+/* The prefix sums below are chains of dependent additions, each waiting for
+ * the last: the passes run LANES seeds side by side, whose chains are
+ * independent, so that the processor overlaps them. Each seed's sums are
+ * still added in the same order, one bin at a time. */
+#define LANES 4
+#if defined(__GNUC__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE inline
+#endif
+
 /* One seed and output: the histograms of the units' coefficients at their
- * columns, their cumulative sums, and the output at each sample.
- *
- * As the NumPy pass: the coefficients are alpha * u and alpha * v in float64;
- * hist = bincount(col, coef) adds each bin's units in the order of r; the sums
- * from the left, S[i] = hist[0] + ... + hist[i], are added one bin at a time;
- * with units of u < 0 (columns n + 1 + s, active below s), the sums from the
- * right R[i] = hist[n + 1 + n] + ... + hist[n + 1 + i + 1], one bin at a time
- * from the top, are added to them; then out = (S1 * x + S0) + b2. `h` has
- * room for 4 (n + 1) values. Returns whether the coefficients are finite. */
-#define DEFINE_FORWARD(T, SUF)                                                             \
-    static int forward_one_##SUF(const T *u, const T *v, const double *alpha,              \
-                                 const int64_t *col, Py_ssize_t m, const double *xs,       \
-                                 Py_ssize_t n, double b2, int any_neg, double *out, double *h) \
+ * columns, h1 (slopes) and h0 (intercepts), 2 (n + 1) bins each; only the
+ * first n + 1 unless some unit has u < 0. As the NumPy pass: the coefficients
+ * are alpha * u and alpha * v in float64, and hist = bincount(col, coef) adds
+ * each bin's units in the order of r. Returns whether the coefficients are
+ * finite. */
+#define DEFINE_HISTOGRAM(T, SUF)                                                           \
+    static int histogram_##SUF(const T *u, const T *v, const double *alpha,                \
+                               const int64_t *col, Py_ssize_t m, Py_ssize_t w, int any_neg, \
+                               double *h1, double *h0)                                     \
     {                                                                                      \
-        Py_ssize_t w = n + 1;                                                              \
-        double *h1 = h, *h0 = h + 2 * w; /* slopes, intercepts: 2 (n + 1) bins each */     \
-        double check = 0.0;              /* NaN if some coefficient is not finite */       \
-        memset(h, 0, (size_t)(4 * w) * sizeof(double));                                   \
+        double check = 0.0; /* NaN if some coefficient is not finite */                    \
+        memset(h1, 0, (size_t)((any_neg ? 2 : 1) * w) * sizeof(double));                  \
+        memset(h0, 0, (size_t)((any_neg ? 2 : 1) * w) * sizeof(double));                  \
         for (Py_ssize_t r = 0; r < m; r++) {                                               \
             double c1 = alpha[r] * (double)u[r], c0 = alpha[r] * (double)v[r];             \
             check += (c1 - c1) + (c0 - c0); /* inf - inf and NaN give NaN */               \
             h1[col[r]] += c1;                                                              \
             h0[col[r]] += c0;                                                              \
         }                                                                                  \
-        if (any_neg) { /* the sums from the right, kept in the right half of the bins */  \
-            double a1 = 0.0, a0 = 0.0;                                                     \
-            for (Py_ssize_t i = n - 1; i >= 0; i--) {                                      \
-                a1 += h1[w + i + 1];                                                       \
-                a0 += h0[w + i + 1];                                                       \
-                h1[w + i + 1] = a1; /* bin w + i + 1 is read before it is overwritten */   \
-                h0[w + i + 1] = a0;                                                        \
-            }                                                                              \
-        }                                                                                  \
-        double a1 = 0.0, a0 = 0.0;                                                         \
-        for (Py_ssize_t i = 0; i < n; i++) {                                               \
-            a1 += h1[i];                                                                   \
-            a0 += h0[i];                                                                   \
-            double s1 = a1, s0 = a0;                                                       \
-            if (any_neg) {                                                                 \
-                s1 += h1[w + i + 1];                                                       \
-                s0 += h0[w + i + 1];                                                       \
-            }                                                                              \
-            double f = s1 * xs[i];                                                         \
-            f += s0;                                                                       \
-            out[i] = f + b2;                                                               \
-        }                                                                                  \
         return check == 0.0;                                                               \
     }
 
-DEFINE_FORWARD(double, d)
-DEFINE_FORWARD(float, f)
+DEFINE_HISTOGRAM(double, d)
+DEFINE_HISTOGRAM(float, f)
+
+/* L seeds' outputs from their histograms (see histogram): the sums from the
+ * left, S[i] = hist[0] + ... + hist[i], added one bin at a time; with units
+ * of u < 0 (columns n + 1 + s, active below s), the sums from the right
+ * R[i] = hist[n + 1 + n] + ... + hist[n + 1 + i + 1], one bin at a time from
+ * the top, added to them (as the NumPy pass: S + R); then
+ * out = (S1 * x + S0) + b2. */
+static ALWAYS_INLINE void sums_at_samples(double **h1, double **h0, const double *xs,
+                                          Py_ssize_t n, int any_neg, const double *b2,
+                                          double **out, const int L)
+{
+    Py_ssize_t w = n + 1;
+    double a1[LANES], a0[LANES];
+    if (any_neg) { /* the sums from the right, kept in the right half of the bins */
+        for (int l = 0; l < L; l++) {
+            a1[l] = a0[l] = 0.0;
+        }
+        for (Py_ssize_t i = n - 1; i >= 0; i--) {
+            for (int l = 0; l < L; l++) {
+                a1[l] += h1[l][w + i + 1];
+                a0[l] += h0[l][w + i + 1];
+                h1[l][w + i + 1] = a1[l]; /* read before it is overwritten */
+                h0[l][w + i + 1] = a0[l];
+            }
+        }
+    }
+    for (int l = 0; l < L; l++) {
+        a1[l] = a0[l] = 0.0;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        for (int l = 0; l < L; l++) {
+            a1[l] += h1[l][i];
+            a0[l] += h0[l][i];
+            double s1 = a1[l], s0 = a0[l];
+            if (any_neg) {
+                s1 += h1[l][w + i + 1];
+                s0 += h0[l][w + i + 1];
+            }
+            double f = s1 * xs[i];
+            f += s0;
+            out[l][i] = f + b2[l];
+        }
+    }
+}
+
+static void sums_lanes(double **h1, double **h0, const double *xs, Py_ssize_t n, int any_neg,
+                       const double *b2, double **out, int L)
+{
+    if (L == LANES) { /* a constant number of lanes: the chains stay in registers */
+        sums_at_samples(h1, h0, xs, n, any_neg, b2, out, LANES);
+    } else {
+        for (int l = 0; l < L; l++) {
+            sums_at_samples(h1 + l, h0 + l, xs, n, any_neg, b2 + l, out + l, 1);
+        }
+    }
+}
 
 static PyObject *py_forward(PyObject *self, PyObject *args)
 {
@@ -317,9 +358,10 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
     CHECK(SHAPE(b[7], 0) == S, "forward: finite must have S values");
     const int64_t *col = b[3].view.buf;
     for (Py_ssize_t r = 0; r < S * m; r++) { /* bins in range: no write out of bounds */
-        CHECK(col[r] >= 0 && col[r] <= 2 * n + 1, "forward: col out of range");
+        CHECK(col[r] >= 0 && col[r] <= (any_neg ? 2 * n + 1 : n), "forward: col out of range");
     }
-    h = malloc((size_t)(4 * (n + 1)) * sizeof(double));
+    Py_ssize_t w = n + 1;
+    h = malloc((size_t)(LANES * 4 * w) * sizeof(double)); /* 2 histograms of 2 w per lane */
     if (h == NULL) {
         PyErr_NoMemory();
         goto done;
@@ -330,22 +372,31 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS;
     for (Py_ssize_t s = 0; s < S; s++) {
         finite[s] = 1;
-        for (Py_ssize_t j = 0; j < k; j++) {
-            const double *aj = alpha + (s * k + j) * m;
-            double *oj = out + (s * k + j) * n;
-            int ok;
-            if (t == 'd') {
-                const double *us = (const double *)b[0].view.buf + s * m;
-                const double *vs = (const double *)b[1].view.buf + s * m;
-                ok = forward_one_d(us, vs, aj, col + s * m, m, xs, n, b2[s * k + j], any_neg,
-                                   oj, h);
-            } else {
-                const float *us = (const float *)b[0].view.buf + s * m;
-                const float *vs = (const float *)b[1].view.buf + s * m;
-                ok = forward_one_f(us, vs, aj, col + s * m, m, xs, n, b2[s * k + j], any_neg,
-                                   oj, h);
+    }
+    for (Py_ssize_t j = 0; j < k; j++) {
+        for (Py_ssize_t s0 = 0; s0 < S; s0 += LANES) {
+            int L = S - s0 < LANES ? (int)(S - s0) : LANES;
+            double *h1[LANES], *h0[LANES], *outs[LANES], b2s[LANES];
+            for (int l = 0; l < L; l++) {
+                Py_ssize_t s = s0 + l;
+                h1[l] = h + l * 4 * w;
+                h0[l] = h1[l] + 2 * w;
+                outs[l] = out + (s * k + j) * n;
+                b2s[l] = b2[s * k + j];
+                const double *aj = alpha + (s * k + j) * m;
+                int ok;
+                if (t == 'd') {
+                    const double *us = (const double *)b[0].view.buf + s * m;
+                    const double *vs = (const double *)b[1].view.buf + s * m;
+                    ok = histogram_d(us, vs, aj, col + s * m, m, w, any_neg, h1[l], h0[l]);
+                } else {
+                    const float *us = (const float *)b[0].view.buf + s * m;
+                    const float *vs = (const float *)b[1].view.buf + s * m;
+                    ok = histogram_f(us, vs, aj, col + s * m, m, w, any_neg, h1[l], h0[l]);
+                }
+                finite[s] &= ok;
             }
-            finite[s] &= ok;
+            sums_lanes(h1, h0, xs, n, any_neg, b2s, outs, L);
         }
     }
     Py_END_ALLOW_THREADS;
@@ -359,42 +410,63 @@ done:
 
 /* ---- backward ------------------------------------------------------------ */
 
-/* One seed and output: the sums of e_i and of e_i x_i over each unit's active
- * samples, read at its column from the sums of the samples from the right
- * (columns 0 .. n: suf[c] = e_{n-1} + ... + e_c, added from the top) and,
- * with units of u < 0, from the left (columns n + 1 + c: e_0 + ... + e_{c-1},
- * added from the bottom), as the NumPy pass's two cumulative sums. The total
- * T0 is the last of the sums from the left when they are formed, else the
- * first from the right. `t` has room for 4 (n + 1) values. */
-static void backward_one(const double *e, const double *xs, Py_ssize_t n, const int64_t *col,
-                         Py_ssize_t m, int any_neg, double *g0, double *g1, double *t0,
-                         double *t)
+/* L seeds (lanes) of one output: the sums of e_i and of e_i x_i over each
+ * unit's active samples, read at its column from the sums of the samples
+ * from the right (columns 0 .. n: suf[c] = e_{n-1} + ... + e_c, added from
+ * the top) and, with units of u < 0, from the left (columns n + 1 + c:
+ * e_0 + ... + e_{c-1}, added from the bottom), as the NumPy pass's two
+ * cumulative sums. The total t0 is the last of the sums from the left when
+ * they are formed, else the first from the right. te[l] and tx[l] have room
+ * for 2 (n + 1) values each. */
+static ALWAYS_INLINE void sums_over_samples(const double **e, const double *xs, Py_ssize_t n,
+                                            int any_neg, double **te, double **tx,
+                                            double **t0, const int L)
 {
     Py_ssize_t w = n + 1;
-    double *te = t, *tx = t + 2 * w; /* sums of e, of e x: 2 (n + 1) columns each */
-    double ae = 0.0, ax = 0.0;
-    te[n] = tx[n] = 0.0;
+    double ae[LANES], ax[LANES];
+    for (int l = 0; l < L; l++) {
+        ae[l] = ax[l] = 0.0;
+        te[l][n] = tx[l][n] = 0.0;
+    }
     for (Py_ssize_t i = n - 1; i >= 0; i--) {
-        ae += e[i];
-        ax += e[i] * xs[i];
-        te[i] = ae;
-        tx[i] = ax;
-    }
-    *t0 = n ? te[0] : 0.0;
-    if (any_neg) {
-        ae = ax = 0.0;
-        te[w] = tx[w] = 0.0;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            ae += e[i];
-            ax += e[i] * xs[i];
-            te[w + i + 1] = ae;
-            tx[w + i + 1] = ax;
+        for (int l = 0; l < L; l++) {
+            ae[l] += e[l][i];
+            ax[l] += e[l][i] * xs[i];
+            te[l][i] = ae[l];
+            tx[l][i] = ax[l];
         }
-        *t0 = ae;
     }
-    for (Py_ssize_t r = 0; r < m; r++) {
-        g0[r] = te[col[r]];
-        g1[r] = tx[col[r]];
+    for (int l = 0; l < L; l++) {
+        *t0[l] = n ? te[l][0] : 0.0;
+    }
+    if (any_neg) {
+        for (int l = 0; l < L; l++) {
+            ae[l] = ax[l] = 0.0;
+            te[l][w] = tx[l][w] = 0.0;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            for (int l = 0; l < L; l++) {
+                ae[l] += e[l][i];
+                ax[l] += e[l][i] * xs[i];
+                te[l][w + i + 1] = ae[l];
+                tx[l][w + i + 1] = ax[l];
+            }
+        }
+        for (int l = 0; l < L; l++) {
+            *t0[l] = ae[l];
+        }
+    }
+}
+
+static void over_lanes(const double **e, const double *xs, Py_ssize_t n, int any_neg,
+                       double **te, double **tx, double **t0, int L)
+{
+    if (L == LANES) { /* a constant number of lanes: the chains stay in registers */
+        sums_over_samples(e, xs, n, any_neg, te, tx, t0, LANES);
+    } else {
+        for (int l = 0; l < L; l++) {
+            sums_over_samples(e + l, xs, n, any_neg, te + l, tx + l, t0 + l, 1);
+        }
     }
 }
 
@@ -427,7 +499,8 @@ static PyObject *py_backward(PyObject *self, PyObject *args)
         CHECK(col[r] >= 0 && col[r] <= 2 * n + 1 && (any_neg || col[r] <= n),
               "backward: col out of range");
     }
-    t = malloc((size_t)(4 * (n + 1)) * sizeof(double));
+    Py_ssize_t w = n + 1;
+    t = malloc((size_t)(LANES * 4 * w) * sizeof(double)); /* 2 sums of 2 w per lane */
     if (t == NULL) {
         PyErr_NoMemory();
         goto done;
@@ -435,11 +508,28 @@ static PyObject *py_backward(PyObject *self, PyObject *args)
     const double *delta = b[0].view.buf, *xs = b[1].view.buf;
     double *G = b[3].view.buf, *T0 = b[4].view.buf;
     Py_BEGIN_ALLOW_THREADS;
-    for (Py_ssize_t s = 0; s < S; s++) {
-        for (Py_ssize_t j = 0; j < k; j++) {
-            double *gs = G + s * 2 * k * m;
-            backward_one(delta + (s * k + j) * n, xs, n, col + s * m, m, any_neg, gs + j * m,
-                         gs + (k + j) * m, T0 + s * k + j, t);
+    for (Py_ssize_t j = 0; j < k; j++) {
+        for (Py_ssize_t s0 = 0; s0 < S; s0 += LANES) {
+            int L = S - s0 < LANES ? (int)(S - s0) : LANES;
+            const double *e[LANES];
+            double *te[LANES], *tx[LANES], *t0[LANES];
+            for (int l = 0; l < L; l++) {
+                Py_ssize_t s = s0 + l;
+                e[l] = delta + (s * k + j) * n;
+                te[l] = t + l * 4 * w;
+                tx[l] = te[l] + 2 * w;
+                t0[l] = T0 + s * k + j;
+            }
+            over_lanes(e, xs, n, any_neg, te, tx, t0, L);
+            for (int l = 0; l < L; l++) { /* each unit's sums, read at its column */
+                Py_ssize_t s = s0 + l;
+                const int64_t *cs = col + s * m;
+                double *g0 = G + (s * 2 * k + j) * m, *g1 = G + (s * 2 * k + k + j) * m;
+                for (Py_ssize_t r = 0; r < m; r++) {
+                    g0[r] = te[l][cs[r]];
+                    g1[r] = tx[l][cs[r]];
+                }
+            }
         }
     }
     Py_END_ALLOW_THREADS;
@@ -454,22 +544,32 @@ done:
 /* ---- residual ------------------------------------------------------------ */
 
 /* The residual of every seed's outputs f (float64) at the targets y, in the
- * parameters' type T as the training loop forms it, and the residual weighted
- * by scale (T) in float64 for `backward`: three NumPy passes and a cast. */
+ * parameters' type T as the training loop forms it; the residual weighted by
+ * scale (T) in float64, for `backward`; and each seed's sum of w_i * resid^2
+ * in float64 (each output's samples added in order, then the outputs), which
+ * NumPy's einsum adds in an order of its own: the losses agree to rounding. */
 #define DEFINE_RESIDUAL(T, SUF)                                                            \
-    static void residual_##SUF(const double *f, const T *y, const T *scale, T *resid,     \
-                               double *delta, Py_ssize_t S, Py_ssize_t k, Py_ssize_t n)    \
+    static void residual_##SUF(const double *f, const T *y, const T *scale, const double *w, \
+                               T *resid, double *delta, double *loss, Py_ssize_t S,        \
+                               Py_ssize_t k, Py_ssize_t n)                                 \
     {                                                                                      \
-        for (Py_ssize_t row = 0; row < S * k; row++) { /* seed row / k, output row % k */ \
-            const T *yj = y + (row % k) * n;                                               \
-            const double *fr = f + row * n;                                                \
-            T *rr = resid + row * n;                                                       \
-            double *dr = delta + row * n;                                                  \
-            for (Py_ssize_t i = 0; i < n; i++) {                                           \
-                const T r = (T)fr[i] - yj[i];                                              \
-                rr[i] = r;                                                                 \
-                dr[i] = (double)(r * scale[i]);                                            \
+        for (Py_ssize_t s = 0; s < S; s++) {                                               \
+            double total = 0.0;                                                            \
+            for (Py_ssize_t j = 0; j < k; j++) {                                           \
+                const Py_ssize_t row = s * k + j;                                          \
+                const T *yj = y + j * n;                                                   \
+                const double *fr = f + row * n;                                            \
+                T *rr = resid + row * n;                                                   \
+                double *dr = delta + row * n, acc = 0.0;                                   \
+                for (Py_ssize_t i = 0; i < n; i++) {                                       \
+                    const T r = (T)fr[i] - yj[i];                                          \
+                    rr[i] = r;                                                             \
+                    dr[i] = (double)(r * scale[i]);                                        \
+                    acc += ((double)r * (double)r) * w[i];                                 \
+                }                                                                          \
+                total += acc;                                                              \
             }                                                                              \
+            loss[s] = total;                                                               \
         }                                                                                  \
     }
 
@@ -478,43 +578,44 @@ DEFINE_RESIDUAL(float, f)
 
 static PyObject *py_residual(PyObject *self, PyObject *args)
 {
-    PyObject *o[5];
-    Buf b[5] = {{0}};
+    PyObject *o[7];
+    Buf b[7] = {{0}};
     PyObject *result = NULL;
-    if (!PyArg_ParseTuple(args, "OOOOO", &o[0], &o[1], &o[2], &o[3], &o[4])) {
+    if (!PyArg_ParseTuple(args, "OOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6])) {
         return NULL;
     }
-    const char *names[5] = {"f", "y", "scale", "resid", "delta"};
-    const int ndims[5] = {3, 2, 1, 3, 3};
-    const char *kinds[5] = {"d", "df", "df", "df", "d"};
-    for (int i = 0; i < 5; i++) {
-        if (acquire("residual", names[i], o[i], ndims[i], kinds[i], i >= 3, &b[i]) < 0) {
+    const char *names[7] = {"f", "y", "scale", "w", "resid", "delta", "loss"};
+    const int ndims[7] = {3, 2, 1, 1, 3, 3, 1};
+    const char *kinds[7] = {"d", "df", "df", "d", "df", "d", "d"};
+    for (int i = 0; i < 7; i++) {
+        if (acquire("residual", names[i], o[i], ndims[i], kinds[i], i >= 4, &b[i]) < 0) {
             goto done;
         }
     }
     char t = kind_of(&b[1].view);
-    CHECK(kind_of(&b[2].view) == t && kind_of(&b[3].view) == t,
+    CHECK(kind_of(&b[2].view) == t && kind_of(&b[4].view) == t,
           "residual: y, scale and resid must share one dtype");
     Py_ssize_t S = SHAPE(b[0], 0), k = SHAPE(b[0], 1), n = SHAPE(b[0], 2);
     CHECK(SHAPE(b[1], 0) == k && SHAPE(b[1], 1) == n, "residual: y must have shape (k, n)");
-    CHECK(SHAPE(b[2], 0) == n, "residual: scale must have n values");
-    for (int i = 3; i < 5; i++) {
+    CHECK(SHAPE(b[2], 0) == n && SHAPE(b[3], 0) == n, "residual: scale and w must have n values");
+    for (int i = 4; i < 6; i++) {
         CHECK(SHAPE(b[i], 0) == S && SHAPE(b[i], 1) == k && SHAPE(b[i], 2) == n,
               "residual: resid and delta must have the shape of f");
     }
+    CHECK(SHAPE(b[6], 0) == S, "residual: loss must have S values");
     Py_BEGIN_ALLOW_THREADS;
     if (t == 'd') {
-        residual_d(b[0].view.buf, b[1].view.buf, b[2].view.buf, b[3].view.buf, b[4].view.buf, S,
-                   k, n);
+        residual_d(b[0].view.buf, b[1].view.buf, b[2].view.buf, b[3].view.buf, b[4].view.buf,
+                   b[5].view.buf, b[6].view.buf, S, k, n);
     } else {
-        residual_f(b[0].view.buf, b[1].view.buf, b[2].view.buf, b[3].view.buf, b[4].view.buf, S,
-                   k, n);
+        residual_f(b[0].view.buf, b[1].view.buf, b[2].view.buf, b[3].view.buf, b[4].view.buf,
+                   b[5].view.buf, b[6].view.buf, S, k, n);
     }
     Py_END_ALLOW_THREADS;
     Py_INCREF(Py_None);
     result = Py_None;
 done:
-    release(b, 5);
+    release(b, 7);
     return result;
 }
 
@@ -530,7 +631,8 @@ done:
  * with the constants b1, b2, eps rounded to T (NumPy's rule for Python
  * scalars) and the seed's step in float64. */
 #define DEFINE_ADAM(T, SUF)                                                                \
-    static void adam_##SUF(T *p, T *m, T *v, const double *grad, const double *step,      \
+    static void adam_##SUF(T *restrict p, T *restrict m, T *restrict v,                   \
+                           const double *restrict grad, const double *restrict step,       \
                            Py_ssize_t S, Py_ssize_t len, double b1, double b2, double eps) \
     {                                                                                      \
         const T tb1 = (T)b1, tb2 = (T)b2, teps = (T)eps, c1 = (T)(1 - b1), c2 = (T)(1 - b2); \
@@ -615,7 +717,8 @@ static PyMethodDef methods[] = {
     {"backward", py_backward, METH_VARARGS,
      "backward(delta, xs, col, any_neg, G, T0): sums of the residual over active samples."},
     {"residual", py_residual, METH_VARARGS,
-     "residual(f, y, scale, resid, delta): resid = T(f) - y, delta = double(resid * scale)."},
+     "residual(f, y, scale, w, resid, delta, loss): resid = T(f) - y, "
+     "delta = double(resid * scale), loss = sum of w * resid**2 per seed."},
     {"adam", py_adam, METH_VARARGS,
      "adam(p, m, v, grad, step, beta1, beta2, eps): one Adam update per seed, in place."},
     {NULL, NULL, 0, NULL},

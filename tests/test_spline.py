@@ -5,7 +5,9 @@ the kernels and with NumPy alone (the private switch ``_network_1d.USE_C``),
 on randomized networks with ties between knots and samples, knots outside the
 data, zero inner weights, several outputs, repeated samples, float32 and
 float64, and several seeds at once. The kernels follow the NumPy operations
-one by one, so the two must agree to the last bit; the direct evaluation of
+one by one, so the two must agree to the last bit (all but the training loss,
+a sum of squares that NumPy's einsum adds in an order of its own, where they
+agree to rounding: a relative 1e-13); the direct evaluation of
 ``f(x) = sum_r alpha_r phi(u_r x + v_r) + c`` and its chain-rule gradients
 (plain loops, no shared code) checks both.
 """
@@ -189,7 +191,7 @@ def test_a_non_finite_seed_leaves_the_others_exact(use_c):
 )
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("groups", [("b1",), GROUPS])
-def test_batched_training_equals_numpy_bitwise(solver, momentum, dtype, groups, use_c):
+def test_batched_training_equals_numpy(solver, momentum, dtype, groups, use_c):
     S, steps = 3, 40
     spec, X, Y, w, initials = batch_case(6, S, dtype)
     lr = np.full((S, steps), 1e-2)
@@ -211,7 +213,9 @@ def test_batched_training_equals_numpy_bitwise(solver, momentum, dtype, groups, 
         )
     for a, b in zip(runs[True], runs[False]):
         assert a is not None and b is not None
-        assert a.losses == b.losses
+        # the C loop sums the squared residuals in order, NumPy's einsum in its own
+        np.testing.assert_allclose(a.losses, b.losses, rtol=1e-13, atol=0)
+        assert a.initial_loss == pytest.approx(b.initial_loss, rel=1e-13, abs=0)
         assert a.output_size == b.output_size
         for g in groups:
             np.testing.assert_array_equal(a.final[g], b.final[g], err_msg=g)
