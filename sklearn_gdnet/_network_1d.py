@@ -25,9 +25,11 @@ decided by the same floating-point test as in the dense pass, ``x_i u_r + v_r >
 ``x_i`` with a rounded knot. Sums are accumulated in float64.
 
 Where the optional C extension `sklearn_gdnet._spline` is built, each pass
-is one call to it (`_columns`, `_sums_at_samples`, `_sums_over_active`) and
-gives the same numbers to the last bit: it follows these NumPy operations one
-by one (the private switch `USE_C` turns it off, for tests and benchmarks).
+is one call to it (the boundaries in `_columns`, the outputs in `_outputs`,
+the sums of the residual in `_sums_over_active`), over every seed of a batch
+(`_batched`) at once, and gives the same numbers to the last bit: it follows
+these NumPy operations one by one (the private switch `USE_C` turns it off,
+for tests and benchmarks).
 
 The module has the interface of `_network` that the training loops use
 (`Workspace`, `forward`, `backward`, `gradients`, `jvp`, `workspace_nbytes`);
