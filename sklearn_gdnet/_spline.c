@@ -153,7 +153,9 @@ static int acquire(const char *func, const char *name, PyObject *obj, int ndim,
         return lo;                                                                         \
     }                                                                                      \
     /* Every unit's boundary and column; whether some unit has u < 0. A unit with       \
-     * u = 0 is constant: active at every sample (s = 0) if v > 0, else at none. */     \
+     * u = 0 is constant: active at every sample (s = 0) if v > 0, else at none. A      \
+     * unit with u or v not finite (a diverged run, whose outputs are NaN: see          \
+     * `forward`) is taken as active nowhere, so that the sentinels hold for the others. */ \
     static int boundaries_##SUF(const T *xs, Py_ssize_t n, const T *u, const T *v,         \
                                 int64_t *s, int64_t *col, Py_ssize_t M, int fresh)         \
     {                                                                                      \
@@ -161,7 +163,10 @@ static int acquire(const char *func, const char *name, PyObject *obj, int ndim,
         for (Py_ssize_t r = 0; r < M; r++) {                                               \
             int neg = u[r] < 0;                                                            \
             int64_t b;                                                                     \
-            if (u[r] == 0) {                                                               \
+            if (!(isfinite(u[r]) && isfinite(v[r]))) {                                     \
+                b = n;                                                                     \
+                neg = 0;                                                                   \
+            } else if (u[r] == 0) {                                                        \
                 b = v[r] > 0 ? 0 : n;                                                      \
             } else if (fresh || s[r] < 0 || s[r] > n) {                                    \
                 b = boundary_##SUF(xs, n, u[r], v[r], neg, n / 2);                         \
@@ -197,7 +202,8 @@ static PyObject *py_boundaries(PyObject *self, PyObject *args)
 {
     PyObject *o[5];
     int fresh;
-    Buf b[5] = {{0}};
+    Buf b[5];
+    memset(b, 0, sizeof b);
     PyObject *result = NULL;
     if (!PyArg_ParseTuple(args, "OOOOOp", &o[0], &o[1], &o[2], &o[3], &o[4], &fresh)) {
         return NULL;
@@ -331,7 +337,8 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
 {
     PyObject *o[8];
     int any_neg;
-    Buf b[8] = {{0}};
+    Buf b[8];
+    memset(b, 0, sizeof b);
     PyObject *result = NULL;
     double *h = NULL;
     if (!PyArg_ParseTuple(args, "OOOOOOpOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &any_neg,
@@ -474,7 +481,8 @@ static PyObject *py_backward(PyObject *self, PyObject *args)
 {
     PyObject *o[5];
     int any_neg;
-    Buf b[5] = {{0}};
+    Buf b[5];
+    memset(b, 0, sizeof b);
     PyObject *result = NULL;
     double *t = NULL;
     if (!PyArg_ParseTuple(args, "OOOpOO", &o[0], &o[1], &o[2], &any_neg, &o[3], &o[4])) {
@@ -579,7 +587,8 @@ DEFINE_RESIDUAL(float, f)
 static PyObject *py_residual(PyObject *self, PyObject *args)
 {
     PyObject *o[7];
-    Buf b[7] = {{0}};
+    Buf b[7];
+    memset(b, 0, sizeof b);
     PyObject *result = NULL;
     if (!PyArg_ParseTuple(args, "OOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6])) {
         return NULL;
@@ -661,7 +670,8 @@ static PyObject *py_adam(PyObject *self, PyObject *args)
 {
     PyObject *o[5];
     double b1, b2, eps;
-    Buf b[5] = {{0}};
+    Buf b[5];
+    memset(b, 0, sizeof b);
     PyObject *result = NULL;
     if (!PyArg_ParseTuple(args, "OOOOOddd", &o[0], &o[1], &o[2], &o[3], &o[4], &b1, &b2,
                           &eps)) {

@@ -264,3 +264,24 @@ def test_kernels_check_their_arguments():
         )
     with pytest.raises(TypeError):
         spline.forward(u[None], v[None], alpha, col[None], xs, b2, False, out[0], finite)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # NumPy's sum of inf - inf
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_a_seed_that_diverges_after_a_pass_leaves_the_others_exact(value, use_c):
+    """Boundaries moved from the last pass, with one seed's parameters no longer finite."""
+    S = 3
+    spec, X, Y, w, initials = batch_case(8, S)
+    P = {g: np.stack([p[g] for p in initials]) for g in initials[0]}
+    later = {g: p.copy() for g, p in P.items()}
+    later["b1"] += 0.01
+    later["W1"][1, 0, ::2] = value
+    later["b1"][1, 1::2] = value
+    results = {}
+    for on in (True, False):
+        use_c(on)
+        batch = _batched._Batch(spec, X, np.float64, S)
+        batch.forward(P)
+        results[on] = batch.forward(later)
+    np.testing.assert_array_equal(results[True], results[False])
+    assert np.isnan(results[True][1]).all() and np.isfinite(results[True][[0, 2]]).all()
