@@ -365,11 +365,10 @@ def _sums_over_active(ws, delta, col, any_neg):
     E[:, :k] = delta
     np.multiply(E[:, :k], ws.xs64, out=E[:, k:])
     np.cumsum(E[:, :, ::-1], axis=2, out=T[:, :, n - 1 :: -1] if n else T[:, :, :0])
+    # the total from the right, whether or not another seed of the batch has u < 0
+    T0 = T[:, :k, 0].copy()
     if any_neg:  # (two separate sums: no cancellation between them)
         np.cumsum(E, axis=2, out=E)
-        T0 = T[:, :k, 2 * n + 1].copy()
-    else:
-        T0 = T[:, :k, 0].copy()
     rows = (np.arange(S * 2 * k) * (2 * (n + 1))).reshape(S, 2 * k, 1)
     G = T.ravel()[col[:, None, :] + rows]  # the rows' flat offsets
     return G, T0

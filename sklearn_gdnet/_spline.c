@@ -422,9 +422,9 @@ done:
  * from the right (columns 0 .. n: suf[c] = e_{n-1} + ... + e_c, added from
  * the top) and, with units of u < 0, from the left (columns n + 1 + c:
  * e_0 + ... + e_{c-1}, added from the bottom), as the NumPy pass's two
- * cumulative sums. The total t0 is the last of the sums from the left when
- * they are formed, else the first from the right. te[l] and tx[l] have room
- * for 2 (n + 1) values each. */
+ * cumulative sums. The total t0 is the first of the sums from the right
+ * (whatever the other seeds of the batch are). te[l] and tx[l] have room for
+ * 2 (n + 1) values each. */
 static ALWAYS_INLINE void sums_over_samples(const double **e, const double *xs, Py_ssize_t n,
                                             int any_neg, double **te, double **tx,
                                             double **t0, const int L)
@@ -458,9 +458,6 @@ static ALWAYS_INLINE void sums_over_samples(const double **e, const double *xs, 
                 te[l][w + i + 1] = ae[l];
                 tx[l][w + i + 1] = ax[l];
             }
-        }
-        for (int l = 0; l < L; l++) {
-            *t0[l] = ae[l];
         }
     }
 }

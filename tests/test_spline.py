@@ -285,3 +285,29 @@ def test_a_seed_that_diverges_after_a_pass_leaves_the_others_exact(value, use_c)
         results[on] = batch.forward(later)
     np.testing.assert_array_equal(results[True], results[False])
     assert np.isnan(results[True][1]).all() and np.isfinite(results[True][[0, 2]]).all()
+
+
+def test_a_seeds_run_does_not_depend_on_its_batch(monkeypatch):
+    """Seeds alone, and in batches of three with others: the same bits."""
+    from sklearn.base import clone
+
+    from sklearn_gdnet import GDNetworkRegressor
+
+    rng = np.random.default_rng(0)
+    X = np.sort(rng.uniform(-1, 1, 30))[:, None]
+    y = np.abs(X[:, 0]) ** 0.5
+    est = GDNetworkRegressor(width=2, depth=1, solver="adam", learning_rate=1e-2, max_iter=30)
+    fits = [lambda s=s: clone(est).set_params(random_state=s).fit(X, y) for s in range(6)]
+    results = []
+    for entries in (4 * 31 * 1, 4 * 31 * 3, 4 * 31 * 6):
+        monkeypatch.setattr(_batched, "BATCH_MAX_ENTRIES", entries)
+        results.append(_batched.batch_trajectories(fits))
+    reference = results[0]
+    # batches where some unit is active below its knot and batches where none is
+    signs = [bool((run.initial["W1"] < 0).any()) for run in reference]
+    assert any(signs) and not all(signs)
+    for runs in results[1:]:
+        for a, b in zip(runs, reference):
+            assert a.losses == b.losses
+            for g in a.final:
+                np.testing.assert_array_equal(a.final[g], b.final[g])
