@@ -32,7 +32,6 @@ def test_kernels_are_built_where_required():
 
 
 needs_kernels = pytest.mark.skipif(spline is None, reason="C kernels not built")
-pytestmark = needs_kernels
 
 
 @pytest.fixture
@@ -73,6 +72,7 @@ def assert_same_passes(a, b):
 @pytest.mark.parametrize("seed", range(30))
 @pytest.mark.parametrize("ties", [True, False])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@needs_kernels
 def test_passes_equal_numpy_and_the_direct_formula(seed, ties, dtype, use_c):
     spec, params, X, Y, w = random_case(seed, ties)
     params = {g: p.astype(dtype) for g, p in params.items()}
@@ -92,6 +92,7 @@ def test_passes_equal_numpy_and_the_direct_formula(seed, ties, dtype, use_c):
 
 
 @pytest.mark.parametrize("seed", range(10))
+@needs_kernels
 def test_boundaries_follow_moving_knots_as_numpy(seed, use_c):
     """A reused workspace: knots move by less than a sample, by a few, far, onto samples."""
     spec, params, X, Y, w = random_case(seed, ties=True)
@@ -114,6 +115,7 @@ def test_boundaries_follow_moving_knots_as_numpy(seed, use_c):
         np.testing.assert_allclose(out_c, f_ref, rtol=1e-12, atol=1e-12)
 
 
+@needs_kernels
 def test_empty_single_sample_and_non_finite(use_c):
     spec, params, _, _, _ = random_case(1, ties=False)
     for n in (0, 1):
@@ -147,6 +149,7 @@ def batch_case(seed, S, dtype=np.float64):
 
 @pytest.mark.parametrize("seed", range(12))
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@needs_kernels
 def test_batched_passes_equal_numpy_and_each_seed_alone(seed, dtype, use_c):
     S = 4
     spec, X, Y, w, initials = batch_case(seed, S, dtype)
@@ -173,6 +176,7 @@ def test_batched_passes_equal_numpy_and_each_seed_alone(seed, dtype, use_c):
 
 
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # NumPy's sum of inf - inf
+@needs_kernels
 def test_a_non_finite_seed_leaves_the_others_exact(use_c):
     S = 3
     spec, X, Y, w, initials = batch_case(4, S)
@@ -191,6 +195,7 @@ def test_a_non_finite_seed_leaves_the_others_exact(use_c):
 )
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("groups", [("b1",), GROUPS])
+@needs_kernels
 def test_batched_training_equals_numpy(solver, momentum, dtype, groups, use_c):
     S, steps = 3, 40
     spec, X, Y, w, initials = batch_case(6, S, dtype)
@@ -225,6 +230,7 @@ def test_batched_training_equals_numpy(solver, momentum, dtype, groups, use_c):
                 np.testing.assert_array_equal(arrays[g], b.opt_arrays[name][g])
 
 
+@needs_kernels
 def test_the_switch_turns_the_kernels_off(use_c, monkeypatch):
     calls = []
 
@@ -243,6 +249,7 @@ def test_the_switch_turns_the_kernels_off(use_c, monkeypatch):
     assert {"forward", "backward"} <= set(calls)
 
 
+@needs_kernels
 def test_kernels_check_their_arguments():
     xp = np.array([-np.inf, 0.0, 1.0, np.inf])
     u, v = np.ones(2), np.zeros(2)
@@ -268,6 +275,7 @@ def test_kernels_check_their_arguments():
 
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # NumPy's sum of inf - inf
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@needs_kernels
 def test_a_seed_that_diverges_after_a_pass_leaves_the_others_exact(value, use_c):
     """Boundaries moved from the last pass, with one seed's parameters no longer finite."""
     S = 3
@@ -287,6 +295,7 @@ def test_a_seed_that_diverges_after_a_pass_leaves_the_others_exact(value, use_c)
     assert np.isnan(results[True][1]).all() and np.isfinite(results[True][[0, 2]]).all()
 
 
+@needs_kernels
 def test_a_seeds_run_does_not_depend_on_its_batch(monkeypatch):
     """Seeds alone, and in batches of three with others: the same bits."""
     from sklearn.base import clone
