@@ -69,7 +69,7 @@ DEPTH, WEIGHT_STD, BIAS_STD, D = 2, 1.0, 0.1, 10
 
 
 def straightforward_nngp_ntk(X, depth=DEPTH, weight_std=WEIGHT_STD, bias_std=BIAS_STD):
-    """The recursion of DESIGN.md section 3 for ReLU, written the obvious way."""
+    """The NNGP/NTK recursion of the user guide for ReLU, written the obvious way."""
     sw2, sb2 = weight_std**2, bias_std**2
     K = sw2 * (X @ X.T) / X.shape[1] + sb2
     T = K.copy()

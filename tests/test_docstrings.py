@@ -46,3 +46,29 @@ def test_package_sources_cite_no_files_outside_the_package():
         path.name for path in PACKAGE.rglob("*.py") if "DESIGN.md" in path.read_text()
     ]
     assert offenders == []
+
+
+_PRIVATE_NAMES = ("DESIGN.md", "STYLE" + ".md", "../" + "shared")
+# The files that enforce the rule name what they look for.
+_ENFORCERS = {Path("doc") / "conf.py", Path("tests") / "test_docstrings.py"}
+
+
+def test_tests_docs_examples_and_benchmarks_cite_no_files_outside_the_project():
+    root = PACKAGE.parent
+    if not (root / "tests").is_dir():
+        pytest.skip("not run from a source checkout")
+    paths = [root / "README.md"]
+    for folder in ("tests", "examples", "benchmarks", "doc"):
+        for suffix in ("*.py", "*.rst", "*.md", "*.txt"):
+            paths += (root / folder).rglob(suffix)
+    offenders = sorted(
+        f"{path.relative_to(root)}: {name}"
+        for path in paths
+        if path.is_file()
+        and path.relative_to(root) not in _ENFORCERS
+        and "generated" not in path.relative_to(root).parts
+        and "_build" not in path.relative_to(root).parts
+        for name in _PRIVATE_NAMES
+        if name in path.read_text(errors="replace")
+    )
+    assert offenders == []
