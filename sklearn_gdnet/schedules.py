@@ -23,7 +23,7 @@ from sklearn.base import BaseEstimator
 
 from ._compat import Integral, Interval, Real
 
-__all__ = ["ExponentialDecay", "MultiStepDecay", "StepDecay", "schedule_rates"]
+__all__ = ["ExponentialDecay", "MultiStepDecay", "StepDecay"]
 
 
 class _Schedule(BaseEstimator):
@@ -202,7 +202,7 @@ class ExponentialDecay(_Schedule):
         return steps
 
 
-def schedule_rates(schedule, base_lr, start, n_steps):
+def _schedule_rates(schedule, base_lr, start, n_steps):
     """Step sizes of steps ``start .. start + n_steps - 1`` as a float64 array.
 
     ``schedule=None`` keeps ``base_lr``. Refuses a schedule whose value is not

@@ -72,3 +72,31 @@ def test_tests_docs_examples_and_benchmarks_cite_no_files_outside_the_project():
         if name in path.read_text(errors="replace")
     )
     assert offenders == []
+
+
+def _api_page_entries():
+    """Names listed under each ``.. module::`` of doc/api.rst's autosummaries."""
+    import re
+
+    listed, module, in_summary = {}, None, False
+    for line in (PACKAGE.parent / "doc" / "api.rst").read_text().splitlines():
+        match = re.match(r"\.\. (?:current)?module:: (\S+)", line)
+        if match:
+            module, in_summary = match.group(1), False
+        elif line.startswith(".. autosummary::"):
+            in_summary = True
+        elif in_summary and line.startswith("   ") and not line.strip().startswith(":"):
+            listed.setdefault(module, set()).add(line.strip())
+        elif in_summary and line.strip() and not line.startswith(" "):
+            in_summary = False
+    return listed
+
+
+@pytest.mark.parametrize(
+    "module", [datasets, exceptions, kernels, metrics, model_selection, schedules]
+)
+def test_every_public_name_of_a_module_has_an_api_page(module):
+    if not (PACKAGE.parent / "doc" / "api.rst").is_file():
+        pytest.skip("not run from a source checkout")
+    listed = _api_page_entries().get(module.__name__, set())
+    assert sorted(set(module.__all__) - listed) == []
