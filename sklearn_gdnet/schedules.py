@@ -229,7 +229,7 @@ def _schedule_rates(schedule, base_lr, start, n_steps):
         k = start + i
         try:
             rate = float(schedule(k, base_lr))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, ArithmeticError) as exc:
             raise ValueError(
                 f"lr_schedule={schedule!r} failed at step {k} with base learning rate "
                 f"{base_lr!r}: {exc}"

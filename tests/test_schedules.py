@@ -240,6 +240,13 @@ def test_a_growing_schedule_that_overflows_is_refused_naming_the_step():
         net.fit(X, y)
 
 
+def test_a_callable_schedule_that_fails_arithmetically_is_refused_naming_the_step():
+    X, y = data()
+    net = network(learning_rate=0.1, max_iter=8, lr_schedule=lambda k, base: base / (5 - k))
+    with pytest.raises(ValueError, match="failed at step 5"):
+        net.fit(X, y)
+
+
 def test_a_callable_schedule_and_automatic_base_step():
     X, y = data()
     net = network(lr_schedule=lambda k, base: base / (1 + k), max_iter=4).fit(X, y)
