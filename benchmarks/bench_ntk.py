@@ -69,7 +69,7 @@ DEPTH, WEIGHT_STD, BIAS_STD, D = 2, 1.0, 0.1, 10
 
 
 def straightforward_nngp_ntk(X, depth=DEPTH, weight_std=WEIGHT_STD, bias_std=BIAS_STD):
-    """The recursion of DESIGN.md section 3 for ReLU, written the obvious way."""
+    """The NNGP/NTK recursion of the user guide for ReLU, written the obvious way."""
     sw2, sb2 = weight_std**2, bias_std**2
     K = sw2 * (X @ X.T) / X.shape[1] + sb2
     T = K.copy()
@@ -501,6 +501,18 @@ def _former_kernel(activation, X, depth=2, weight_std=1.0, bias_std=0.1, gradien
     return T, dT, old
 
 
+def _dual_errors(act, duals, q11, q22, rho):
+    """Error of each dual map in ``duals`` against dblquad at one pair, relative to
+    ``sqrt(E(u, u) E(v, v))`` of each map (the largest of E1's and E0's errors)."""
+    ref = _dblquad_dual(act, q11, q22, rho)
+    scale = [np.sqrt(a * b) for a, b in zip(act.dual(q11, q11, q11), act.dual(q22, q22, q22))]
+    errors = {}
+    for key, dual in duals.items():
+        got = dual(q11, q22, rho * np.sqrt(q11 * q22))
+        errors[key] = max(abs(float(g) - r) / s for g, r, s in zip(got, ref, scale))
+    return errors
+
+
 def _dblquad_dual(act, q11, q22, rho):
     from scipy import integrate
 
@@ -566,13 +578,8 @@ def bench_activations(n, rows, n_pairs=6, activations=("tanh", "sigmoid", "softp
         for i, j in pairs:
             q11, q22 = sq[i] + 0.01, sq[j] + 0.01  # K^1 with weight_std 1, bias_std 0.1
             rho = (box[i] @ box[j] / 3 + 0.01) / np.sqrt(q11 * q22)
-            ref = _dblquad_dual(act, q11, q22, rho)
-            scale = [
-                np.sqrt(a * b) for a, b in zip(act.dual(q11, q11, q11), act.dual(q22, q22, q22))
-            ]
-            for key, dual in (("series", act.dual), ("former", old)):
-                got = dual(q11, q22, rho * np.sqrt(q11 * q22))
-                err = max(abs(float(g) - r) / s for g, r, s in zip(got, ref, scale))
+            duals = {"series": act.dual, "former": old}
+            for key, err in _dual_errors(act, duals, q11, q22, rho).items():
                 errors[key] = max(errors[key], err)
         rows.append(
             (
@@ -589,13 +596,8 @@ def bench_activations(n, rows, n_pairs=6, activations=("tanh", "sigmoid", "softp
         hard = {"series": 0.0, "former": 0.0}
         former = _FormerGaussHermiteDual(act, _FormerGaussHermiteDual.nodes_for(top))
         for q11, q22, rho in [(top, 0.8 * top, 0.999), (top, 0.3 * top, -0.95), (top, top, 1.0)]:
-            ref = _dblquad_dual(act, q11, q22, rho)
-            scale = [
-                np.sqrt(a * b) for a, b in zip(act.dual(q11, q11, q11), act.dual(q22, q22, q22))
-            ]
-            for key, dual in (("series", act.dual), ("former", former)):
-                got = dual(q11, q22, rho * np.sqrt(q11 * q22))
-                err = max(abs(float(g) - r) / s for g, r, s in zip(got, ref, scale))
+            duals = {"series": act.dual, "former": former}
+            for key, err in _dual_errors(act, duals, q11, q22, rho).items():
                 hard[key] = max(hard[key], err)
         rows.append(
             (

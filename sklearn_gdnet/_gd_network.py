@@ -33,7 +33,7 @@ from ._optim import auto_learning_rate, optimizer_state_nbytes, train
 from ._targets import _normalized_targets, _target_normalization
 from ._threads import thread_policy
 from .exceptions import DivergenceWarning
-from .schedules import schedule_rates
+from .schedules import _schedule_rates
 
 __all__ = ["GDNetworkRegressor"]
 
@@ -521,7 +521,7 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         else:  # of the network as it is now: at initialization, or where a run switched
             step = auto_learning_rate(max_ntk_eigenvalue(params, spec, X, w, groups), Y.size)
         start = self.n_iter_ if continuing else 0  # the schedule counts the run's steps
-        rates = None if step is None else schedule_rates(self.lr_schedule, step, start, n_steps)
+        rates = None if step is None else _schedule_rates(self.lr_schedule, step, start, n_steps)
 
         patience = self.n_iter_no_change
         if patience is None and self.tol > 0:

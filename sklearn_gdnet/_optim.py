@@ -86,6 +86,14 @@ def check_starting_loss(loss, out, Y):
             "the network's output at its starting parameters is not finite: the inputs "
             "or the weight and bias scales are too large for the network's dtype"
         )
+    elif np.max(np.abs(out), initial=0.0) >= np.max(np.abs(Y), initial=0.0):
+        # finite outputs whose squares overflow: the inputs or scales, not the targets
+        cause = (
+            "the network's output at its starting parameters is too large for its "
+            f"squared error to be represented (max |f(x)| = {float(np.max(np.abs(out))):.3g}): "
+            "rescale the inputs (for example with StandardScaler) or reduce the weight and "
+            "bias scales"
+        )
     else:
         cause = (
             f"the targets are too large for the loss to be represented (max |y| = "

@@ -162,15 +162,23 @@ def _wait_for(futures):
 
     An interrupt that arrives while waiting is raised only once no helper can
     write into the product any more: the caller's rollback must not race with
-    a block still being computed.
+    a block still being computed. So is a helper's own error (the interrupt
+    first): the other helpers are waited out before it is raised, and a helper
+    that raised ``KeyboardInterrupt`` itself is not waited for again.
     """
-    interrupt = None
+    interrupt = error = None
     for future in futures:
         while True:
             try:
                 future.result()
-                break
-            except KeyboardInterrupt as exc:
+            except KeyboardInterrupt as exc:  # arrived during the wait, or the helper's own
                 interrupt = exc
+                if not future.done():
+                    continue
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, after the others
+                error = exc if error is None else error
+            break
     if interrupt is not None:
         raise interrupt
+    if error is not None:
+        raise error

@@ -447,6 +447,35 @@ class _NetworkKernel(Kernel):
 
     _returns = None  # "K" or "T"
 
+    # --- spectrum on the sphere (Funk-Hecke; see sphere_eigenvalues) ---------------
+
+    def sphere_eigenvalues(self, n_features, max_degree, *, return_multiplicities=False):
+        """Eigenvalue of this kernel per spherical-harmonic degree on :math:`S^{d-1}`.
+
+        :func:`sphere_eigenvalues` of this kernel: ``lambda_0 .. lambda_max_degree``
+        of its integral operator under the normalized measure on the sphere of
+        dimension ``n_features - 1`` (Funk-Hecke).
+
+        Parameters
+        ----------
+        n_features : int
+            Ambient dimension ``d >= 2``.
+        max_degree : int
+            Largest degree.
+        return_multiplicities : bool, default=False
+            Also return the multiplicities ``N(d, k)``.
+
+        Returns
+        -------
+        eigenvalues : ndarray of shape (max_degree + 1,)
+            The eigenvalue per degree.
+        multiplicities : ndarray of shape (max_degree + 1,)
+            Only with ``return_multiplicities=True``.
+        """
+        return sphere_eigenvalues(
+            self, n_features, max_degree, return_multiplicities=return_multiplicities
+        )
+
     @property
     def hyperparameter_weight_std(self):
         """The hyperparameter ``weight_std`` with its bounds (for GPR's optimizer)."""
@@ -649,35 +678,6 @@ class NNGP(_NetworkKernel):
         self.bias_std_bounds = bias_std_bounds
         self.n_jobs = n_jobs
 
-    # --- spectrum on the sphere (Funk-Hecke; see sphere_eigenvalues) ---------------
-
-    def sphere_eigenvalues(self, n_features, max_degree, *, return_multiplicities=False):
-        """Eigenvalue of this kernel per spherical-harmonic degree on :math:`S^{d-1}`.
-
-        :func:`sphere_eigenvalues` of this kernel: ``lambda_0 .. lambda_max_degree``
-        of its integral operator under the normalized measure on the sphere of
-        dimension ``n_features - 1`` (Funk-Hecke).
-
-        Parameters
-        ----------
-        n_features : int
-            Ambient dimension ``d >= 2``.
-        max_degree : int
-            Largest degree.
-        return_multiplicities : bool, default=False
-            Also return the multiplicities ``N(d, k)``.
-
-        Returns
-        -------
-        eigenvalues : ndarray of shape (max_degree + 1,)
-            The eigenvalue per degree.
-        multiplicities : ndarray of shape (max_degree + 1,)
-            Only with ``return_multiplicities=True``.
-        """
-        return sphere_eigenvalues(
-            self, n_features, max_degree, return_multiplicities=return_multiplicities
-        )
-
 
 class NTK(_NetworkKernel):
     """Neural tangent kernel of the network family.
@@ -779,32 +779,3 @@ class NTK(_NetworkKernel):
                 "Use parametrization='ntk' (the NNGP is the same for both)."
             )
         return super()._recursion()
-
-    # --- spectrum on the sphere (Funk-Hecke; see sphere_eigenvalues) ---------------
-
-    def sphere_eigenvalues(self, n_features, max_degree, *, return_multiplicities=False):
-        """Eigenvalue of this kernel per spherical-harmonic degree on :math:`S^{d-1}`.
-
-        :func:`sphere_eigenvalues` of this kernel: ``lambda_0 .. lambda_max_degree``
-        of its integral operator under the normalized measure on the sphere of
-        dimension ``n_features - 1`` (Funk-Hecke).
-
-        Parameters
-        ----------
-        n_features : int
-            Ambient dimension ``d >= 2``.
-        max_degree : int
-            Largest degree.
-        return_multiplicities : bool, default=False
-            Also return the multiplicities ``N(d, k)``.
-
-        Returns
-        -------
-        eigenvalues : ndarray of shape (max_degree + 1,)
-            The eigenvalue per degree.
-        multiplicities : ndarray of shape (max_degree + 1,)
-            Only with ``return_multiplicities=True``.
-        """
-        return sphere_eigenvalues(
-            self, n_features, max_degree, return_multiplicities=return_multiplicities
-        )

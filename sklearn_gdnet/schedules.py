@@ -16,6 +16,7 @@ were built, and take part in ``get_params`` / ``set_params`` of the estimator
 
 from __future__ import annotations
 
+import math
 from numbers import Integral as _IntegralABC
 
 import numpy as np
@@ -23,7 +24,7 @@ from sklearn.base import BaseEstimator
 
 from ._compat import Integral, Interval, Real
 
-__all__ = ["ExponentialDecay", "MultiStepDecay", "StepDecay", "schedule_rates"]
+__all__ = ["ExponentialDecay", "MultiStepDecay", "StepDecay"]
 
 
 class _Schedule(BaseEstimator):
@@ -64,7 +65,16 @@ def _powers(gamma, exponents):
     a step is asked for alone or within a run.
     """
     distinct, where = np.unique(exponents, return_inverse=True)
-    return np.array([gamma ** int(e) for e in distinct], dtype=np.float64)[where.ravel()]
+    return np.array([_power(gamma, int(e)) for e in distinct], dtype=np.float64)[where.ravel()]
+
+
+def _power(gamma, exponent):
+    # Python's float power raises OverflowError where IEEE arithmetic gives inf;
+    # inf is then refused, naming the step, like a decay that underflows to 0.
+    try:
+        return gamma**exponent
+    except OverflowError:
+        return math.inf
 
 
 def _check_step(step):
@@ -202,7 +212,7 @@ class ExponentialDecay(_Schedule):
         return steps
 
 
-def schedule_rates(schedule, base_lr, start, n_steps):
+def _schedule_rates(schedule, base_lr, start, n_steps):
     """Step sizes of steps ``start .. start + n_steps - 1`` as a float64 array.
 
     ``schedule=None`` keeps ``base_lr``. Refuses a schedule whose value is not
@@ -219,7 +229,7 @@ def schedule_rates(schedule, base_lr, start, n_steps):
         k = start + i
         try:
             rate = float(schedule(k, base_lr))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, ArithmeticError) as exc:
             raise ValueError(
                 f"lr_schedule={schedule!r} failed at step {k} with base learning rate "
                 f"{base_lr!r}: {exc}"
@@ -235,6 +245,6 @@ def _checked(rates, schedule, base_lr, start):
         raise ValueError(
             f"lr_schedule={schedule!r} gave the step size {float(rates[bad[0]])!r} at step {k} "
             f"(base learning rate {base_lr!r}); a step size must be positive and finite "
-            "(a decay can underflow to 0 after many steps)."
+            "(after many steps a decay can underflow to 0, a growth overflow to inf)."
         )
     return rates

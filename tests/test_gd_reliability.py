@@ -187,6 +187,17 @@ def test_huge_targets_train_normalized_or_are_refused(solver):
         GDNetworkRegressor(normalize_y=False, **kw).fit(X, 1e300 * y)
 
 
+@pytest.mark.parametrize("n_features, width", [(3, 16), (1, 200)])  # dense and 1-d cores
+def test_huge_inputs_are_refused_naming_the_inputs_not_the_targets(n_features, width):
+    # The outputs are finite (about 1e200) but their squares overflow: the message
+    # used to blame the targets (|y| <= 1) and advise normalize_y=True, already on.
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(40, n_features))
+    net = GDNetworkRegressor(width=width, depth=1, max_iter=3, learning_rate=1e-3)
+    with pytest.raises(ValueError, match=r"starting parameters is inf.*rescale the inputs"):
+        net.fit(1e200 * X, np.sin(X[:, 0]))
+
+
 # --- item 6: the automatic step and solver switches -------------------------------------
 
 

@@ -1,6 +1,7 @@
 """The network core against independent derivations.
 
-Forward pass against a direct transcription of DESIGN.md section 2, gradients
+Forward pass against a direct transcription of the network's definition (user
+guide, "The network family"), gradients
 against central finite differences, the empirical NTK against the sum of
 Jacobian inner products and against the hand-derivable infinite-width value.
 """
@@ -28,7 +29,7 @@ TRAINABLE = ["all", "output", "hidden", "penultimate", "hidden_biases", ("W1", "
 
 
 def reference_forward(params, spec, X):
-    """DESIGN.md section 2, written out layer by layer."""
+    """The network of the user guide's definition, written out layer by layer."""
     phi = ACTIVATIONS[spec.activation].phi
     h = X
     for l in range(1, spec.depth + 2):
@@ -163,7 +164,7 @@ def test_max_ntk_eigenvalue_matches_dense_eigenvalue():
 
 @pytest.mark.parametrize("depth", [1, 2, 3])
 def test_empirical_ntk_approaches_the_relu_hand_value(depth):
-    # DESIGN.md section 3: ReLU, sigma_w = sqrt(2), sigma_b = 0, |x|^2 = d gives
+    # Hand value of the ReLU recursion: sigma_w = sqrt(2), sigma_b = 0, |x|^2 = d gives
     # NTK(x, x) = 2 (L + 1) in the infinite-width limit.
     d = 5
     rng = np.random.default_rng(0)

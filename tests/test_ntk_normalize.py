@@ -148,3 +148,27 @@ def test_default_network_and_default_limit_describe_the_same_training():
         f"default network vs default limit: max gap / tolerance {np.max(gap / tolerance):.2f}, "
         f"spread ratio {ratio:.2f}, unnormalized limit: {np.max(raw_gap / tolerance):.1f}"
     )
+
+
+def test_converged_nngp_equals_gaussian_process_with_normalize_y():
+    # scikit-learn's GaussianProcessRegressor(normalize_y=True) standardizes each
+    # output the same way (unweighted) and scales the posterior std and covariance
+    # per output: the same mean, std and covariance as the interpolating limit.
+    from sklearn.gaussian_process import GaussianProcessRegressor
+
+    from sklearn_gdnet.kernels import NNGP
+
+    X, Y, _, rng = _data()
+    X_test = rng.normal(size=(6, 3))
+    nngp = NNGP(depth=2, weight_std_bounds="fixed", bias_std_bounds="fixed")
+    gp = GaussianProcessRegressor(nngp, alpha=1e-12, optimizer=None, normalize_y=True)
+    gp.fit(X, Y)
+    ours = NTKRegressor(kernel="nngp").fit(X, Y)
+    mean, std = ours.predict(X_test, return_std=True)
+    gp_mean, gp_std = gp.predict(X_test, return_std=True)
+    assert_allclose(mean, gp_mean, rtol=1e-8)
+    assert_allclose(std, gp_std, rtol=1e-6, atol=1e-9 * np.abs(gp_std).max())
+    _, cov = ours.predict(X_test, return_cov=True)
+    _, gp_cov = gp.predict(X_test, return_cov=True)
+    assert cov.shape == gp_cov.shape == (6, 6, 2)
+    assert_allclose(cov, gp_cov, rtol=1e-6, atol=1e-9 * np.abs(gp_cov).max())

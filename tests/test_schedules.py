@@ -230,6 +230,23 @@ def test_a_schedule_with_a_bad_value_is_refused_before_training():
         net.fit(X, y)
 
 
+def test_a_growing_schedule_that_overflows_is_refused_naming_the_step():
+    # 10**309 overflows a float: Python's power raised a bare OverflowError
+    assert ExponentialDecay(10.0)(400, 1.0) == np.inf
+    assert StepDecay(1, gamma=2.0)(1023, 1.0) == 2.0**1023
+    X, y = data()
+    net = network(learning_rate=0.01, lr_schedule=ExponentialDecay(10.0), max_iter=1100)
+    with pytest.raises(ValueError, match="step size inf at step 309"):
+        net.fit(X, y)
+
+
+def test_a_callable_schedule_that_fails_arithmetically_is_refused_naming_the_step():
+    X, y = data()
+    net = network(learning_rate=0.1, max_iter=8, lr_schedule=lambda k, base: base / (5 - k))
+    with pytest.raises(ValueError, match="failed at step 5"):
+        net.fit(X, y)
+
+
 def test_a_callable_schedule_and_automatic_base_step():
     X, y = data()
     net = network(lr_schedule=lambda k, base: base / (1 + k), max_iter=4).fit(X, y)

@@ -129,19 +129,60 @@ def test_an_interrupt_while_waiting_for_the_helpers_waits_them_out():
     # no helper writes into the product during the caller's rollback.
     class Helper:
         def __init__(self, interrupts):
-            self.interrupts, self.done = interrupts, False
+            self.interrupts, self.finished = interrupts, False
 
         def result(self):
             if self.interrupts:
                 self.interrupts -= 1
                 raise KeyboardInterrupt
-            self.done = True
+            self.finished = True
+
+        def done(self):
+            return self.finished
 
     helpers = [Helper(2), Helper(0), Helper(1)]
     with pytest.raises(KeyboardInterrupt):
         _threads._wait_for(helpers)
-    assert all(h.done for h in helpers)
+    assert all(h.finished for h in helpers)
     _threads._wait_for([Helper(0)])  # no interrupt: returns normally
+
+
+def _wait_in_thread(futures, seconds=10.0):
+    """What `_wait_for` raises, waited for in a thread (None: it did not return)."""
+    outcome = []
+
+    def wait():
+        try:
+            _threads._wait_for(futures)
+            outcome.append("returned")
+        except BaseException as exc:  # noqa: BLE001 - the outcome under test
+            outcome.append(exc)
+
+    thread = threading.Thread(target=wait, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return outcome[0] if outcome else None
+
+
+def test_a_helper_that_raised_an_interrupt_itself_is_not_waited_for_forever():
+    from concurrent.futures import Future
+
+    interrupted, finished = Future(), Future()
+    interrupted.set_exception(KeyboardInterrupt())  # raised inside the helper's block
+    finished.set_result(None)
+    assert isinstance(_wait_in_thread([interrupted, finished]), KeyboardInterrupt)
+
+
+def test_a_helper_error_is_raised_after_the_other_helpers_stopped():
+    from concurrent.futures import Future
+
+    failed, busy = Future(), Future()
+    failed.set_exception(MemoryError("block"))
+    timer = threading.Timer(0.3, busy.set_result, args=(None,))
+    timer.start()
+    outcome = _wait_in_thread([failed, busy])
+    assert isinstance(outcome, MemoryError)
+    assert busy.done()  # the busy helper was waited out before the error was raised
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
