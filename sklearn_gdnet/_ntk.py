@@ -199,7 +199,8 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
     centers : {"uniform", "leverage"}, default="uniform"
         How the Nystroem centers are drawn from the training points:
         uniformly, or by approximate ridge leverage scores (see the user
-        guide). Seeded by ``random_state``.
+        guide), among the points of positive ``sample_weight``. Seeded by
+        ``random_state``.
     working_memory : float, default=None
         MiB for one tile of rows in the low-rank solvers and in prediction;
         ``None`` uses ``sklearn.get_config()["working_memory"]``. Tiles never
@@ -463,7 +464,16 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
         self.eigenvalues_ = None if spectrum is None else spectrum.lam
         self.learning_rate_ = None if spectrum is None else spectrum.learning_rate
         dual = getattr(solution, "dual_coef", None)
-        self.dual_coef_ = None if dual is None else dual * y_std
+        if dual is not None:
+            with np.errstate(over="ignore"):
+                dual = dual * y_std
+            if not np.isfinite(dual).all():
+                raise ValueError(
+                    "The dual coefficients in the units of y overflow float64 (targets "
+                    f"spread over {np.max(y_std):.3g}); rescale y, for example divide it by "
+                    "a power of ten, and scale the predictions back."
+                )
+        self.dual_coef_ = dual
         self.n_components_ = getattr(solution, "n_components", None)
         self.component_indices_ = getattr(solution, "indices", None)
         self._solution = solution

@@ -501,10 +501,31 @@ def parallel_tiles(work, batches, n_slots):
         try:
             drain(0)
         finally:
-            errors = [f.exception() for f in futures]
+            errors = _exceptions_of(futures, stop)
         for error in errors:
             if error is not None:
                 raise error
+
+
+def _exceptions_of(futures, stop):
+    """Each future's exception (or None), waiting for all of them.
+
+    An interrupt that arrives while waiting makes the threads stop after their
+    current tile (else they would go on through all their tiles, minutes at
+    scale), and is raised once they have.
+    """
+    interrupt, errors = None, []
+    for future in futures:
+        while True:
+            try:
+                errors.append(future.exception())
+                break
+            except KeyboardInterrupt as exc:
+                stop.append(True)
+                interrupt = exc
+    if interrupt is not None:
+        raise interrupt
+    return errors
 
 
 def _as_float64(X):
@@ -918,13 +939,18 @@ def nystroem_centers(kernels, X, w, n_components, rule, random_state, budget):
       ``n_components`` points, by exponential keys ``E_i / l_i`` (Efraimidis
       and Spirakis, 2006).
 
-    With ``n_components >= n`` every point is a center.
+    Centers are drawn among the points of positive weight only: a point of
+    weight zero takes no part in the training, so a center there is wasted.
+    With ``n_components`` at least the number of such points, every one of them
+    is a center (and the solution is exact).
     """
     n = X.shape[0]
     rng = check_random_state(random_state)
-    if n_components >= n:
-        return np.arange(n)
-    pilot = np.sort(rng.choice(n, n_components, replace=False))
+    support = np.flatnonzero(w > 0)
+    if n_components >= support.size:
+        return support
+    # with all weights positive this is rng.choice(n, ...) itself
+    pilot = np.sort(support[rng.choice(support.size, n_components, replace=False)])
     if rule == "uniform":
         return pilot
     scores, ridge = leverage_scores(kernels, X, w, pilot, budget)
@@ -932,6 +958,7 @@ def nystroem_centers(kernels, X, w, n_components, rule, random_state, budget):
         return pilot
     with np.errstate(divide="ignore"):
         keys = rng.standard_exponential(n) / scores
+    keys[w <= 0] = np.inf  # never a center
     return np.sort(np.argpartition(keys, n_components - 1)[:n_components])
 
 

@@ -233,6 +233,22 @@ def test_targets_too_large_for_float64_are_refused_or_finite():
             assert np.all(np.isfinite(pred))
 
 
+def test_dual_coefficients_that_overflow_are_refused_and_the_fit_kept():
+    # normalize_y fits on standardized targets; the dual coefficients in the
+    # units of y (M y, with |M y| >> |y| for a near-singular kernel) can overflow
+    # although the predictions are finite: refused, not stored as inf
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    y = np.sin(X[:, 0])
+    model = NTKRegressor().fit(X, y)
+    before = model.predict(X)
+    with pytest.raises(ValueError, match="dual coefficients .* overflow"):
+        model.fit(X, 8e307 * y)
+    np.testing.assert_array_equal(model.predict(X), before)
+    assert np.isfinite(model.dual_coef_).all()
+    fitted = NTKRegressor().fit(X, 1e300 * y)  # large but representable: kept
+    assert np.isfinite(fitted.dual_coef_).all()
+
+
 def test_float32_predictions_beyond_float32_are_refused_not_infinite():
     X, y, _ = _data()
     model = NTKRegressor().fit(X.astype(np.float32), y * 1e39)

@@ -566,6 +566,23 @@ def test_fitted_models_pickle(params):
     assert_allclose(again.predict(X_test, return_std=True), (mean, std), rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("centers", ["uniform", "leverage"])
+def test_centers_are_never_points_of_weight_zero(centers):
+    # a point of weight zero takes no part in training: a center there is
+    # wasted, and with a center at every weighted point the solution is exact
+    X, y, rng = _data(n=40)
+    w = np.zeros(40)
+    w[rng.choice(40, 10, replace=False)] = rng.uniform(0.5, 2.0, size=10)
+    X_test = rng.normal(size=(5, 3))
+    params = dict(n_steps=20, normalize_y=False, random_state=0, centers=centers)
+    low = NTKRegressor(solver="nystroem", n_components=6, **params).fit(X, y, sample_weight=w)
+    assert np.all(w[low.component_indices_] > 0) and low.component_indices_.size == 6
+    full = NTKRegressor(solver="nystroem", n_components=10, **params).fit(X, y, sample_weight=w)
+    assert_array_equal(full.component_indices_, np.flatnonzero(w))
+    exact = NTKRegressor(solver="eigh", **params).fit(X, y, sample_weight=w)
+    assert_allclose(full.predict(X_test), exact.predict(X_test), rtol=1e-7, atol=1e-9)
+
+
 # --- row tiles on threads ----------------------------------------------------------------
 
 
@@ -597,6 +614,30 @@ def test_parallel_tiles_raises_a_helpers_error_after_the_others_stop():
     with pytest.raises(ValueError, match="tile failed"):
         solvers.parallel_tiles(work, [slice(i, i + 1) for i in range(40)], 2)
     assert len(done) < 20  # slot 0 stopped early, it did not run all its tiles
+
+
+def test_an_interrupt_while_waiting_for_the_tile_threads_stops_them_first():
+    # SIGINT while the caller waits for the other threads: they are told to stop
+    # after their current tile (not left computing all their tiles in the
+    # background), every one is waited for, and then the interrupt is raised.
+    stop = []
+
+    class Thread:
+        def __init__(self, interrupts):
+            self.interrupts, self.stopped = interrupts, None
+
+        def exception(self):
+            if self.interrupts:
+                self.interrupts -= 1
+                raise KeyboardInterrupt
+            self.stopped = bool(stop)  # what the thread saw when it finished
+            return None
+
+    threads = [Thread(1), Thread(0)]
+    with pytest.raises(KeyboardInterrupt):
+        solvers._exceptions_of(threads, stop)
+    assert stop and all(t.stopped for t in threads)
+    assert solvers._exceptions_of([Thread(0)], []) == [None]
 
 
 def test_tiles_on_threads_give_reproducible_bits_and_the_serial_values(monkeypatch):
