@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-PRESETS = ("sphere", "width-study")
+PRESETS = ("sphere", "width-study", "shallow-1d")
 # The sphere preset's defaults: 561 quadrature nodes (exact to degree 32) keep
 # every width in the under-parametrized regime and the study runs in about
 # 15 s on two cores.
@@ -56,11 +56,31 @@ DEFAULTS = {
     "n_jobs": 1,
 }
 TARGETS = ("sphere", "gaussian", "bump", "cusp", "step")
-# the options of one preset only (dest names), and their command-line spelling
-PRESET_OPTIONS = {
-    "sphere": ("max_degree",),
-    "width-study": ("target", "n_samples", "noise", "no_ntk", "no_kernel_ridge"),
+# the options that only some presets read (dest names), and those presets
+_SPHERE_AND_WIDTH = ("sphere", "width-study")
+OPTION_PRESETS = {
+    "target": ("width-study",),
+    "n_samples": ("width-study",),
+    "noise": ("width-study",),
+    "no_ntk": ("width-study",),
+    "no_kernel_ridge": ("width-study",),
+    "max_degree": ("sphere",),
+    "n_features": _SPHERE_AND_WIDTH,
+    "smoothness": _SPHERE_AND_WIDTH,
+    "data_seed": _SPHERE_AND_WIDTH,
+    "depth": _SPHERE_AND_WIDTH,
+    "activation": _SPHERE_AND_WIDTH,
+    "targets": ("shallow-1d",),
+    "solver": ("shallow-1d",),
 }
+# --preset shallow-1d: the published widths, 10 of the published 100 seeds
+SHALLOW_DEFAULTS = {
+    "widths": (10, 18, 32, 56, 100, 178, 316, 562, 1000),
+    "seeds": tuple(range(10)),
+    "targets": ("gaussian", "cusp", "step"),
+    "solver": "adam",
+}
+SHALLOW_TARGETS = ("gaussian", "gaussian-0.1", "gaussian-0.25", "gaussian-0.5", "cusp", "step")
 # options that only the sphere target reads
 SPHERE_OPTIONS = ("n_features", "smoothness")
 # the seeds numpy and scikit-learn accept
@@ -104,6 +124,22 @@ def _widths(text):
 
 def _seeds(text):
     return _int_list(text, low=SEED_RANGE[0], high=SEED_RANGE[1], what="seeds")
+
+
+def _shallow_targets(text):
+    values = tuple(v.strip() for v in text.split(",") if v.strip())
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one target")
+    bad = [v for v in values if v not in SHALLOW_TARGETS]
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"expected targets among {', '.join(SHALLOW_TARGETS)}; got {bad[0]!r}"
+        )
+    # gaussian is gaussian-0.25
+    canonical = ["gaussian-0.25" if v == "gaussian" else v for v in values]
+    if len(set(canonical)) != len(canonical):
+        raise argparse.ArgumentTypeError(f"expected distinct targets; got {text!r}")
+    return values
 
 
 def _seed(text):
@@ -180,6 +216,12 @@ presets:
                     kernel solution; fitted rate of the networks' error
   width-study       random samples of a target (--target, --n-samples,
                     --noise), with the NTK limit and a kernel-ridge baseline
+  shallow-1d        the published shallow 1-d study (Gentile and Welper):
+                    breakpoints of m^-1/2 sum_r a_r relu(x - theta_r) trained
+                    by Adam (lr 1e-3, 100 x intervals steps, step decay) on
+                    2m points; median L2 error and breakpoint movement per
+                    width, local and fitted rates (--targets, --solver;
+                    --steps overrides the published step counts)
 
   --scheduler ADDRESS runs the fits on a dask cluster (pip install
   "dask[distributed]"; start the scheduler and workers there first).
@@ -259,8 +301,9 @@ def build_parser():
     data.add_argument(
         "--data-seed",
         type=_seed,
-        default=d["data_seed"],
-        help=f"seed of the data and the target, in [0, {SEED_RANGE[1]}] (default: %(default)s)",
+        default=None,
+        help=f"seed of the data and the target, in [0, {SEED_RANGE[1]}] "
+        f"(default: {d['data_seed']})",
     )
     study = parser.add_argument_group("study")
     study.add_argument(
@@ -287,21 +330,22 @@ def build_parser():
     study.add_argument(
         "--depth",
         type=_positive_int,
-        default=d["depth"],
-        help="hidden layers (default: %(default)s)",
+        default=None,
+        help=f"hidden layers (default: {d['depth']})",
     )
     study.add_argument(
         "--activation",
-        default=d["activation"],
+        default=None,
         choices=("relu", "tanh", "erf", "gelu", "softplus", "sigmoid"),
-        help="activation (default: %(default)s)",
+        help=f"activation (default: {d['activation']})",
     )
     study.add_argument(
         "--learning-rate",
         type=_learning_rate,
-        default=d["learning_rate"],
+        default=None,
         help="step size shared by the networks and the NTK; 'auto' takes half "
-        "the largest stable step of the NTK, 2N / lambda_max (default: %(default)s)",
+        "the largest stable step of the NTK, 2N / lambda_max (default: auto; 1e-3 for "
+        "shallow-1d with adam)",
     )
     study.add_argument(
         "--n-jobs",
@@ -321,6 +365,22 @@ def build_parser():
         "--no-kernel-ridge",
         action="store_true",
         help="width-study only: skip the kernel-ridge baseline",
+    )
+    shallow = parser.add_argument_group("shallow-1d")
+    shallow.add_argument(
+        "--targets",
+        type=_shallow_targets,
+        default=None,
+        help="comma-separated targets among "
+        f"{', '.join(SHALLOW_TARGETS)} (gaussian: amplitude 0.25) "
+        f"(default: {','.join(SHALLOW_DEFAULTS['targets'])})",
+    )
+    shallow.add_argument(
+        "--solver",
+        choices=("adam", "gd"),
+        default=None,
+        help="adam: the published training (lr 1e-3, step decay); gd: gradient descent at "
+        "the automatic step (default: adam)",
     )
     out = parser.add_argument_group("output")
     out.add_argument(
@@ -370,27 +430,36 @@ def _option(name):
     return "--" + name.replace("_", "-")
 
 
+def _unset(value):
+    return value is None or value is False
+
+
 def _check_preset_options(parser, args):
     """Refuse the options of another preset; fill in the defaults of this one."""
-    for preset, names in PRESET_OPTIONS.items():
-        if preset == args.preset:
-            continue
-        for name in names:
-            if getattr(args, name) not in (None, False):
-                parser.error(
-                    f"{_option(name)} applies to --preset {preset} only; got --preset {args.preset}"
-                )
+    for name, presets in OPTION_PRESETS.items():
+        if args.preset not in presets and not _unset(getattr(args, name)):
+            parser.error(
+                f"{_option(name)} applies to --preset {' and '.join(presets)} only; "
+                f"got --preset {args.preset}"
+            )
+    if args.preset == "shallow-1d":
+        for name, value in SHALLOW_DEFAULTS.items():
+            if getattr(args, name) is None:
+                setattr(args, name, value)
+        # None: the preset's published step counts and step size
+        return
     defaults = SPHERE_DEFAULTS if args.preset == "sphere" else DEFAULTS
-    names = ("widths", "seeds", "steps")
+    names = ["widths", "seeds", "steps", "data_seed", "depth", "activation", "learning_rate"]
     if args.preset == "sphere":
-        names += ("n_features", "smoothness", "max_degree")
+        names += ["n_features", "smoothness", "max_degree"]
+    else:
+        names += ["target", "n_samples", "noise"]
     for name in names:
         if getattr(args, name) is None:
-            setattr(args, name, defaults[name])
-    if args.preset == "width-study":
-        for name in ("target", "n_samples", "noise"):
-            if getattr(args, name) is None:
-                setattr(args, name, DEFAULTS[name])
+            setattr(args, name, defaults.get(name, DEFAULTS.get(name)))
+
+
+def _check_scheduler(parser, args):
     if args.scheduler is not None:
         if args.n_jobs is not None:
             parser.error(
@@ -413,6 +482,7 @@ def _check_preset_options(parser, args):
 def _check_args(parser, args):
     """Check what the option types alone cannot: combinations, output paths."""
     _check_preset_options(parser, args)
+    _check_scheduler(parser, args)
     if args.preset != "width-study":
         pass
     elif args.target == "sphere":
@@ -436,6 +506,11 @@ def _check_args(parser, args):
         parser.error(f"--n-features must be >= 2 for the sphere; got {args.n_features}")
     if args.preset == "width-study" and args.n_samples < 2:
         parser.error("--n-samples must be at least 2")
+    if args.preset == "shallow-1d" and args.solver == "adam" and args.learning_rate == "auto":
+        parser.error(
+            "--learning-rate auto is the automatic step of --solver gd; Adam takes a "
+            "number (the study's is 1e-3)"
+        )
     if args.output is not None:
         _check_output_path(parser, "--output", args.output, (".csv", ".json"))
     if args.plot is not None:
@@ -919,6 +994,17 @@ def run_preset(args):
             activation=args.activation,
             learning_rate=args.learning_rate,
             random_state=args.data_seed,
+            n_jobs=args.n_jobs,
+            verbose=0 if args.quiet else 1,
+        )
+    if args.preset == "shallow-1d":
+        return presets.shallow_1d_study(
+            args.targets,
+            widths=args.widths,
+            seeds=args.seeds,
+            solver=args.solver,
+            n_steps=args.steps,
+            learning_rate=args.learning_rate,
             n_jobs=args.n_jobs,
             verbose=0 if args.quiet else 1,
         )

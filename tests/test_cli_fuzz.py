@@ -27,6 +27,8 @@ from sklearn_gdnet import __main__ as cli  # noqa: E402
 OPTIONS = [
     "--preset",
     "--max-degree",
+    "--targets",
+    "--solver",
     "--target",
     "--n-samples",
     "--n-features",
@@ -78,7 +80,7 @@ number_lists = st.lists(st.integers(min_value=-5, max_value=2**33), min_size=0, 
 )
 words = st.sampled_from(
     ["auto", "relu", "tanh", "sphere", "cusp", "gaussian", "moon", "1e999", "nan", "-inf", "", " "]
-    + ["width-study", "sphere"]
+    + ["width-study", "sphere", "shallow-1d", "adam", "gd", "cusp,step", "gaussian-0.5"]
 )
 values = st.one_of(numbers, number_lists, words, st.sampled_from(PATHS), st.text(max_size=8))
 pairs = st.tuples(st.sampled_from(OPTIONS), values).map(list)
@@ -105,14 +107,31 @@ def _assert_valid(args):
         assert args.target is None and args.n_samples is None and args.noise is None
         assert not args.no_ntk and not args.no_kernel_ridge
         assert args.max_degree >= 1 and args.n_features >= 2 and args.steps >= 1
+        assert 0 <= args.data_seed <= 2**32 - 1
+    elif args.preset == "shallow-1d":
+        for name in ["target", "n_samples", "noise", "max_degree", "n_features", "smoothness"]:
+            assert getattr(args, name) is None, name
+        assert args.data_seed is None and args.depth is None and args.activation is None
+        assert args.targets and set(args.targets) <= set(cli.SHALLOW_TARGETS)
+        assert args.solver in ("adam", "gd")
+        assert args.steps is None or args.steps >= 1
+        assert (
+            args.learning_rate is None
+            or args.learning_rate == "auto"
+            or (math.isfinite(args.learning_rate) and args.learning_rate > 0)
+        )
+        assert not (args.solver == "adam" and args.learning_rate == "auto")
     else:
-        assert args.max_degree is None
+        assert args.max_degree is None and args.targets is None and args.solver is None
         _assert_valid_width_study(args)
     widths = list(args.widths)
     assert len(widths) >= 2 and widths == sorted(set(widths)) and widths[0] >= 1
     assert all(0 <= s <= 2**32 - 1 for s in args.seeds)
-    assert 0 <= args.data_seed <= 2**32 - 1
     assert args.n_jobs != 0 and abs(args.n_jobs) <= (os.cpu_count() or 1)
+    for path, suffixes in [(args.output, (".csv", ".json")), (args.plot, (".png",))]:
+        if path is not None:
+            assert path.suffix.lower() in suffixes
+            assert path.parent.is_dir() and not path.is_dir()
 
 
 def _assert_valid_width_study(args):
