@@ -1049,6 +1049,8 @@ class Shallow1DStudyDisplay:
                         )
                 ax.set_xscale("log")
                 ax.set_yscale("log")
+                ax.set_xticks(m, labels=[str(int(w)) for w in r.widths], fontsize="x-small")
+                ax.xaxis.set_minor_locator(plt.NullLocator())
                 ax.set_xlabel("width m")
                 ax.set_ylabel(ylabel)
                 if row == 0:

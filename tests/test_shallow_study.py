@@ -208,3 +208,25 @@ def test_cli_refuses(argv, message, capsys):
         main(argv)
     assert info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def _bench():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_1d_study.py"
+    spec = importlib.util.spec_from_file_location("bench_1d_study", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_estimate_and_study_run(capsys):
+    bench = _bench()
+    wall = bench.main(["--widths", "10,18", "--targets", "cusp", "--max-steps", "5"])
+    assert wall > 0 and "estimated full grid" in capsys.readouterr().out
+    wall, result = bench.main(
+        ["--study", "--widths", "10,18", "--targets", "step", "--seeds", "2", "--steps", "5"]
+    )
+    assert result.errors.shape == (1, 2, 2)
+    assert "full grid: 1 targets x 2 widths x 2 seeds = 4 fits" in capsys.readouterr().out
