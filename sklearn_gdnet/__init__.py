@@ -1,7 +1,7 @@
 """scikit-learn estimators for networks trained by gradient descent and their
 infinite-width kernel limit."""
 
-from . import datasets, metrics, model_selection, studies
+from . import datasets, metrics, model_selection, schedules, studies
 from ._gd_network import GDNetworkRegressor
 from ._ntk import NTKRegressor
 from .exceptions import DivergenceWarning
@@ -22,6 +22,7 @@ __all__ = [
     "make_l2_error_scorer",
     "metrics",
     "model_selection",
+    "schedules",
     "studies",
     "width_study",
     "__version__",

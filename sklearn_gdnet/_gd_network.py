@@ -33,6 +33,7 @@ from ._network import (
 from ._optim import auto_learning_rate, optimizer_state_nbytes, train
 from ._threads import thread_policy
 from .exceptions import DivergenceWarning
+from .schedules import schedule_rates
 
 __all__ = ["GDNetworkRegressor"]
 
@@ -40,6 +41,10 @@ __all__ = ["GDNetworkRegressor"]
 ADAM_DEFAULT_STEP = 1e-3
 #: ``n_iter_no_change`` when only ``tol`` is given (MLPRegressor's default).
 DEFAULT_N_ITER_NO_CHANGE = 10
+#: The bias multiplier (and bias scale) of ``init="breakpoint"``, whatever
+#: ``bias_std`` is: the hidden biases store ``-theta_r`` itself, so that a step
+#: moves the breakpoints as in the shallow model ``sum_r a_r phi(x - theta_r)``.
+BREAKPOINT_BIAS_MULTIPLIER = 1.0
 #: Rows per chunk in ``predict`` are chosen so that one chunk's hidden
 #: activations stay below this many bytes.
 PREDICT_CHUNK_BYTES = 64 * 2**20
@@ -83,7 +88,8 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         act with variance ``sigma_w**2 / fan_in``.
 
     bias_std : float, default=0.1
-        Bias scale ``sigma_b``.
+        Bias scale ``sigma_b``. Not used by ``init="breakpoint"``, whose
+        biases act with multiplier 1 (see ``init``).
 
     parametrization : {"ntk", "standard"}, default="ntk"
         ``"ntk"``: N(0, 1) parameters with the scales as multipliers in the
@@ -107,7 +113,13 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         ``theta_r`` uniform on [-1, 1]; needs ``depth=1``. With several
         features the inner weights are random unit vectors (ridge functions).
         Combine it with ``trainable="hidden_biases"`` to train only the
-        breakpoints.
+        breakpoints. The biases then act with multiplier 1 under both
+        parametrizations and ``bias_std`` is not used: the hidden bias of unit
+        ``r`` stores ``-theta_r`` in input units, and a step moves the
+        breakpoints as it moves ``theta`` in the shallow model (one Adam step
+        of size ``eta`` moves each by about ``eta``), whatever ``bias_std``
+        is. Under the NTK parametrization, ``weight_std=1`` makes the stored
+        output weights the signs ``a_r`` themselves.
 
     solver : {"gd", "adam", "lbfgs"}, default="gd"
         ``"gd"``: full-batch gradient descent with a fixed step (with
@@ -122,9 +134,27 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         linearization it relies on holds for targets of order one (the
         parameters then move little); ``normalize_y=True`` provides such
         targets. For ``solver="adam"``, ``"auto"`` means 1e-3;
-        ``solver="lbfgs"`` ignores it. A warm-started run keeps its step; a
-        run continued with another solver derives it anew, for gradient
-        descent from the kernel of the network as it is then.
+        ``solver="lbfgs"`` ignores it. A warm-started run keeps its automatic
+        step; a run continued with another solver derives it anew, for
+        gradient descent from the kernel of the network as it is then. A
+        numeric step changed between calls of a warm-started run applies from
+        the next step on, and the optimizer state (Adam's moments and step
+        count, the momentum velocity) is kept. With ``lr_schedule`` this is the
+        base step size.
+
+    lr_schedule : callable or None, default=None
+        Step size per step: ``lr_schedule(k, base)`` is the step size of step
+        ``k`` (0 for the first step of the run) given the base step
+        ``learning_rate_``, for example
+        :class:`~sklearn_gdnet.schedules.StepDecay` (PyTorch's ``StepLR``
+        stepped once per step). ``None`` keeps the step constant. Works with
+        ``solver="gd"`` (with or without momentum) and ``"adam"``; L-BFGS has
+        no step size and refuses a schedule. The schedule counts the steps of
+        the whole run: a ``warm_start`` fit or ``partial_fit`` that continues
+        a run of ``n_iter_`` steps starts at ``k = n_iter_``, so a run split
+        into several calls takes the same steps as one uninterrupted fit; a
+        new run starts at ``k = 0``. With momentum the step size of step ``k``
+        multiplies that step's gradient: ``v <- momentum * v - eta_k * grad``.
 
     normalize_y : bool, default=True
         Train on ``(y - mean) / std`` (each output, weighted by
@@ -182,7 +212,12 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         The groups that training moves.
 
     learning_rate_ : float or None
-        The step size used (``None`` for L-BFGS).
+        The base step size of the last call (``None`` for L-BFGS); without
+        ``lr_schedule`` the step size of every step of that call.
+
+    learning_rate_curve_ : list of float
+        ``n_iter_`` entries, like ``loss_curve_``: the step size used at each
+        step of the run (NaN for the iterations of L-BFGS, which has none).
 
     n_iter_ : int
         Number of steps taken, over all calls of a warm-started run.
@@ -203,9 +238,25 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         empty).
 
     distance_from_init_ : dict of str to float
-        ``||theta_g - theta_g(0)|| / ||theta_g(0)||`` for each trained group
-        ``g`` (Frobenius norms); for a group initialized at zero the
-        denominator is ``sqrt(theta_g.size)``, the norm of an N(0, 1) draw.
+        ``||theta_g - theta_g(0)||_2 / ||theta_g(0)||_2`` for each trained
+        group ``g``: the relative Euclidean norm of the group's stored entries
+        (the Frobenius norm of a weight matrix; under the NTK parametrization
+        the N(0, 1) entries, before the multipliers), measured from the start
+        of the run. For a group initialized at zero the denominator is
+        ``sqrt(theta_g.size)``, the norm of an N(0, 1) draw.
+
+    breakpoint_movement_ : dict of str to float or None
+        For a network with one input feature and one hidden layer: how far
+        the breakpoints ``theta_r = -c b_r / (a w_r)`` (the knots of ReLU
+        units, in the units of ``X``, after the multipliers ``a, c`` of the
+        parametrization) moved from the start of the run, ``dtheta = theta -
+        theta(0)`` over the ``m`` units with a nonzero inner weight both at
+        the start and now (a unit with ``w_r = 0`` is a constant and has no
+        breakpoint): ``{"sup": max_r |dtheta_r|, "mean_abs": sum_r
+        |dtheta_r| / m, "rms": sqrt(sum_r dtheta_r**2 / m)}``, the norms
+        ``||dtheta||_inf``, ``||dtheta||_1 / m`` and ``||dtheta||_2 /
+        sqrt(m)`` of the shallow 1-d study [3]_. ``None`` for other networks
+        and when no unit has a breakpoint.
 
     n_outputs_ : int
         Number of outputs.
@@ -261,6 +312,8 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
        Networks", arXiv:2405.11696, 2024.
     .. [2] A. Jacot, F. Gabriel, C. Hongler, "Neural Tangent Kernel:
        Convergence and Generalization in Neural Networks", NeurIPS 2018.
+    .. [3] R. Gentile, G. Welper, "Approximation results for Gradient
+       Descent trained Shallow Neural Networks in 1d", arXiv:2209.08399, 2022.
 
     Examples
     --------
@@ -292,6 +345,7 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         "parametrization": [StrOptions({"ntk", "standard"})],
         "init": [StrOptions({"gaussian", "breakpoint"})],
         "solver": [StrOptions({"gd", "adam", "lbfgs"})],
+        "lr_schedule": [None, callable],
         "momentum": [Interval(Real, 0, 1, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -314,6 +368,7 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         init="gaussian",
         solver="gd",
         learning_rate="auto",
+        lr_schedule=None,
         normalize_y=True,
         momentum=0.0,
         max_iter=200,
@@ -333,6 +388,7 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         self.init = init
         self.solver = solver
         self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
         self.normalize_y = normalize_y
         self.momentum = momentum
         self.max_iter = max_iter
@@ -414,6 +470,11 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
 
     def _train(self, X, y, sample_weight, continuing, n_steps):
         """Validate, check memory, initialize and train; return the new attributes."""
+        if self.solver == "lbfgs" and self.lr_schedule is not None:
+            raise ValueError(
+                f"solver='lbfgs' takes no step size, so lr_schedule={self.lr_schedule!r} "
+                "cannot apply; use solver='gd' or 'adam', or lr_schedule=None."
+            )
         X, Y, w, y_ndim = self._validate_fit_data(X, y, sample_weight, continuing)
         if continuing:
             if Y.shape[1] != self.n_outputs_:
@@ -453,6 +514,8 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
             step = self.learning_rate_
         else:  # of the network as it is now: at initialization, or where a run switched
             step = auto_learning_rate(max_ntk_eigenvalue(params, spec, X, w, groups), Y.size)
+        start = self.n_iter_ if continuing else 0  # the schedule counts the run's steps
+        rates = None if step is None else schedule_rates(self.lr_schedule, step, start, n_steps)
 
         patience = self.n_iter_no_change
         if patience is None and self.tol > 0:
@@ -465,7 +528,7 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
             w,
             groups,
             solver=self.solver,
-            learning_rate=step,
+            learning_rate=rates,
             momentum=self.momentum,
             max_iter=n_steps,
             tol=self.tol,
@@ -480,6 +543,8 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
 
         losses = list(self.loss_curve_) if continuing else []
         losses += result.losses
+        rate_curve = list(self.learning_rate_curve_) if continuing else []
+        rate_curve += result.learning_rates
         loss = losses[-1] if result.losses else result.initial_loss
         state = {
             "params_": params,
@@ -488,11 +553,13 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
             "learning_rate_": step,
             "n_iter_": (self.n_iter_ if continuing else 0) + result.n_steps,
             "loss_curve_": losses,
+            "learning_rate_curve_": rate_curve,
             "loss_": loss,
             "best_loss_": min(losses) if losses else loss,
             "distance_from_init_": {
                 g: _relative_distance(params[g], initial_params[g]) for g in groups
             },
+            "breakpoint_movement_": _breakpoint_movement(params, initial_params, spec),
             "n_outputs_": Y.shape[1],
             "_y_ndim": y_ndim,
             "_y_mean": y_mean,
@@ -579,7 +646,10 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
             depth=arch["depth"],
             activation=arch["activation"],
             weight_std=float(arch["weight_std"]),
-            bias_std=float(arch["bias_std"]),
+            # the shallow model's breakpoints live in input units (see ``init``)
+            bias_std=BREAKPOINT_BIAS_MULTIPLIER
+            if arch["init"] == "breakpoint"
+            else float(arch["bias_std"]),
             parametrization=arch["parametrization"],
         )
 
@@ -781,6 +851,33 @@ def _check_memory(spec, X, groups, solver, momentum, continuing, needs_kernel):
         f"Training a width-{spec.width}, depth-{spec.depth} network on {n} samples",
         "Use fewer samples, a smaller width, or float32 input.",
     )
+
+
+def _breakpoints(W1, b1, spec):
+    """Knots ``-c b_r / (a w_r)`` of a one-feature layer (NaN where ``w_r = 0``)."""
+    a, c = spec.multipliers[0]
+    w = a * np.asarray(W1[0], dtype=np.float64)
+    b = c * np.asarray(b1, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(w != 0, -b / np.where(w != 0, w, 1.0), np.nan)
+
+
+def _breakpoint_movement(params, initial_params, spec):
+    """Sup, mean absolute and RMS movement of the breakpoints (None if there are none)."""
+    if spec.n_features != 1 or spec.depth != 1:
+        return None
+    start = {g: initial_params.get(g, params[g]) for g in ("W1", "b1")}
+    moved = _breakpoints(params["W1"], params["b1"], spec) - _breakpoints(
+        start["W1"], start["b1"], spec
+    )
+    moved = np.abs(moved[np.isfinite(moved)])
+    if not moved.size:
+        return None
+    return {
+        "sup": float(moved.max()),
+        "mean_abs": float(moved.mean()),
+        "rms": float(np.sqrt(np.mean(moved**2))),
+    }
 
 
 def _relative_distance(theta, theta0):

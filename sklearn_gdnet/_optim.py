@@ -114,6 +114,8 @@ class TrainResult:
     message: str = ""
     #: Largest ``|f(x_i)|`` over the training samples at the kept parameters.
     output_size: float = 0.0
+    #: ``learning_rates[t]`` is the step size of step ``t + 1`` (NaN for L-BFGS).
+    learning_rates: list = field(default_factory=list)
 
     @property
     def n_steps(self) -> int:
@@ -271,12 +273,16 @@ def train(
 ):
     """Train ``params`` in place on ``(X, Y)``; return a `TrainResult`.
 
-    ``optimizer_state`` carries momentum or Adam buffers between calls so that
-    ``partial_fit`` and ``warm_start`` continue the same run; pass a dict and
-    it is filled. Whatever stops the run, ``params`` and ``optimizer_state`` are
-    left at the last finished step. With ``n_iter_no_change`` the run stops when
-    the loss has not improved by ``tol`` for that many consecutive steps of this
-    call.
+    ``learning_rate`` is one step size, or one per step (an array of at least
+    ``max_iter`` entries, from a schedule). ``optimizer_state`` carries momentum
+    or Adam buffers between calls so that ``partial_fit`` and ``warm_start``
+    continue the same run; pass a dict and it is filled. The state is kept when
+    only the step size changes between calls (Adam's moments and step count,
+    the heavy-ball velocity) and starts afresh when the solver changes or
+    momentum is switched on or off. Whatever stops the run, ``params`` and
+    ``optimizer_state`` are left at the last finished step. With
+    ``n_iter_no_change`` the run stops when the loss has not improved by
+    ``tol`` for that many consecutive steps of this call.
     """
     if solver == "lbfgs":
         return _train_lbfgs(
@@ -298,16 +304,17 @@ def train(
     scale = (sample_weight / N).astype(dtype)[:, None]
     lowest = lowest_layer(groups)
     w1 = "W1" in groups
+    rates = np.broadcast_to(np.asarray(learning_rate, dtype=np.float64), (max_iter,))
     state = {} if optimizer_state is None else optimizer_state
-    key = (solver, learning_rate, momentum)
+    key = (solver, bool(momentum))
     if state.get("key") != key:
         state["key"] = key
         state["opt"] = (
-            _GD(params, groups, learning_rate, momentum)
-            if solver == "gd"
-            else _Adam(params, groups, learning_rate)
+            _GD(params, groups, None, momentum) if solver == "gd" else _Adam(params, groups, None)
         )
     opt = state["opt"]
+    if solver == "gd":
+        opt.momentum = momentum
     # ReLU, one output and the C kernels: forward pass, loss and the output
     # layer's backward pass in one (see `forward_top`).
     top = ws.top_fused
@@ -347,6 +354,7 @@ def train(
             if stateful:
                 opt.save(saved_opt)
             pending = len(losses)
+            opt.eta = rate = float(rates[step - 1])
             opt.update(spec, ws, groups, params)
             loss = evaluate()
             if not np.isfinite(loss) or loss > DIVERGENCE_FACTOR * reference:
@@ -354,6 +362,7 @@ def train(
                 opt.restore(saved_opt)
                 result.stop, result.diverged_loss = "diverged", loss
                 break
+            result.learning_rates.append(rate)  # trimmed below if the step is undone
             losses.append(loss)  # the step is finished
             printer(step, loss, final=step == max_iter)
             if n_iter_no_change is not None:
@@ -367,6 +376,7 @@ def train(
             _copy_groups(saved_params, params, groups)
             opt.restore(saved_opt)
         result.stop = "interrupted"
+    del result.learning_rates[len(losses) :]  # an interrupt between the two appends
     if result.initial_loss is not None:
         # ws.out is the output of the kept parameters unless a step was undone
         undone = result.stop == "diverged" or pending == len(losses)
@@ -439,6 +449,7 @@ def _train_lbfgs(params, spec, X, Y, sample_weight, groups, *, max_iter, tol, ve
             if not np.isfinite(loss) or loss > DIVERGENCE_FACTOR * reference:
                 raise _Diverged(loss)
             theta = _save_theta(intermediate_result.x)
+            result.learning_rates.append(np.nan)  # no step size; trimmed with losses
             losses.append(loss)
             accepted[0] = (theta, len(losses))  # the iteration is finished
             printer(len(losses), loss)
@@ -467,6 +478,7 @@ def _train_lbfgs(params, spec, X, Y, sample_weight, groups, *, max_iter, tol, ve
         result.stop = "interrupted"
     theta, n_kept = accepted[0]
     del losses[n_kept:]
+    del result.learning_rates[n_kept:]
     unpack(theta)
     if result.initial_loss is not None:
         result.output_size = _largest(forward(params, spec, X, ws))

@@ -6,14 +6,22 @@ from pathlib import Path
 import pytest
 
 import sklearn_gdnet
-from sklearn_gdnet import datasets, exceptions, kernels, metrics, model_selection
+from sklearn_gdnet import datasets, exceptions, kernels, metrics, model_selection, schedules
 
 PACKAGE = Path(sklearn_gdnet.__file__).parent
 
 
 def _public_objects():
     seen = {}
-    for module in [sklearn_gdnet, datasets, exceptions, kernels, metrics, model_selection]:
+    for module in [
+        sklearn_gdnet,
+        datasets,
+        exceptions,
+        kernels,
+        metrics,
+        model_selection,
+        schedules,
+    ]:
         seen[module.__name__] = module
         for name in module.__all__:
             obj = getattr(module, name)
