@@ -92,3 +92,16 @@ def test_cli_unreachable_scheduler_is_a_clean_error(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "cannot reach the dask scheduler 'tcp://127.0.0.1:1'" in err
     assert "Traceback" not in err
+
+
+def test_shallow_preset_on_the_dask_backend_gives_the_sequential_results(cluster):
+    from sklearn_gdnet.presets import shallow_1d_study
+
+    kwargs = dict(targets=["cusp"], widths=(10, 18), seeds=(0, 1), n_steps=30)
+    sequential = shallow_1d_study(**kwargs, n_jobs=1)
+    with distributed.Client(cluster) as client, joblib.parallel_config(backend="dask"):
+        with distributed.get_task_stream(client) as stream:
+            on_cluster = shallow_1d_study(**kwargs)
+    assert len(stream.data) > 0
+    np.testing.assert_allclose(on_cluster.errors, sequential.errors, rtol=1e-12)
+    np.testing.assert_allclose(on_cluster.movement["sup"], sequential.movement["sup"], rtol=1e-12)
