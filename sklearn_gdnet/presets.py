@@ -539,24 +539,61 @@ def _knots(net):
     return -net.params_["b1"] / net.params_["W1"][0]
 
 
-def _shallow_task(target, width, seed, n_steps, solver, learning_rate):
+def _seed_batching():
+    """The module that trains the seeds of one shallow network together, if there is one."""
+    try:
+        from . import _batched
+    except ImportError:  # a package without the exact 1-d core: one seed at a time
+        return None
+    return _batched
+
+
+def _shallow_task(target, width, seeds, n_steps, solver, learning_rate):
+    """Fit the seeds of one (target, width) and measure each; seeds trained together if possible.
+
+    Where the exact 1-d core can train the seeds' networks together, their
+    trajectories are computed in one batched run and handed to each seed's
+    own ``fit`` (which returns the same network as a standalone fit, up to
+    rounding); otherwise each seed trains on its own.
+    """
+    from contextlib import nullcontext
+    from functools import partial
+
     from .datasets import make_interval_regression
 
     X, y, _ = make_interval_regression(target=target, width=width)
-    net = _shallow_network(width, seed, n_steps, solver, learning_rate)
-    start = _time.perf_counter()
-    net.fit(X, y)
-    elapsed = _time.perf_counter() - start
-    initial = -net.initial_params_["b1"] / net.params_["W1"][0]
-    final = _knots(net)
-    moved = np.abs(final - initial)
-    movement = {
-        "sup": float(moved.max()),
-        "mean_abs": float(moved.mean()),
-        "rms": float(np.sqrt(np.mean(moved**2))),
-    }
-    error = _riemann_l2_error(net.predict, target, width)
-    return error, movement, initial, final, float(net.loss_), float(net.learning_rate_), elapsed
+    nets = [_shallow_network(width, seed, n_steps, solver, learning_rate) for seed in seeds]
+    batching = _seed_batching()
+    runs, shared = [None] * len(nets), 0.0
+    if batching is not None and len(nets) > 1:
+        start = _time.perf_counter()
+        runs = batching.batch_trajectories([partial(net.fit, X, y) for net in nets])
+        done = sum(run is not None for run in runs)
+        shared = (_time.perf_counter() - start) / max(done, 1)
+    outputs = []
+    for net, run in zip(nets, runs):
+        start = _time.perf_counter()
+        with batching.replaying(run) if run is not None else nullcontext():
+            net.fit(X, y)
+        elapsed = _time.perf_counter() - start + (shared if run is not None else 0.0)
+        initial = -net.initial_params_["b1"] / net.params_["W1"][0]
+        final = _knots(net)
+        moved = np.abs(final - initial)
+        movement = {
+            "sup": float(moved.max()),
+            "mean_abs": float(moved.mean()),
+            "rms": float(np.sqrt(np.mean(moved**2))),
+        }
+        error = _riemann_l2_error(net.predict, target, width)
+        outputs.append(
+            (error, movement, initial, final, float(net.loss_), float(net.learning_rate_), elapsed)
+        )
+    return outputs
+
+
+#: Seeds of one (target, width) trained together in one task at most (the
+#: unit of parallel work, also on a cluster).
+_SEEDS_PER_TASK = 10
 
 
 @dataclass
@@ -803,8 +840,11 @@ def shallow_1d_study(
         None: 1e-3 for Adam, ``"auto"`` for gradient descent.
 
     n_jobs : int, default=None
-        Fits run in parallel by joblib; inside
-        ``joblib.parallel_config(backend="dask")`` on a dask cluster.
+        Tasks run in parallel by joblib (one task per target, width and up to
+        10 seeds); inside ``joblib.parallel_config(backend="dask")`` on a dask
+        cluster. Where the package's exact 1-d core can, the seeds of a task
+        are trained together, each seed's network the one a standalone fit
+        gives.
 
     verbose : int, default=0
         ``>= 1``: one line per finished fit on stderr.
@@ -884,19 +924,19 @@ def shallow_1d_study(
     )
 
     start = _time.perf_counter()
-    grid = [
-        (t, i, j)
-        for t in range(len(targets))
-        for i in range(len(widths))
-        for j in range(len(seeds))
+    # one task per (target, width, chunk of seeds), the longest first: the longest fits
+    # start early and the workers stay busy
+    chunks = [
+        list(range(k, min(k + _SEEDS_PER_TASK, len(seeds))))
+        for k in range(0, len(seeds), _SEEDS_PER_TASK)
     ]
-    # the widest first: the longest fits start early and the workers stay busy
-    order = sorted(grid, key=lambda tij: -widths[tij[1]] * steps[tij[0], tij[1]])
+    grid = [(t, i, c) for t in range(len(targets)) for i in range(len(widths)) for c in chunks]
+    grid.sort(key=lambda tic: -widths[tic[1]] * steps[tic[0], tic[1]])
     tasks = (
         delayed(_shallow_task)(
-            targets[t], widths[i], seeds[j], int(steps[t, i]), solver, learning_rate
+            targets[t], widths[i], [seeds[j] for j in c], int(steps[t, i]), solver, learning_rate
         )
-        for t, i, j in order
+        for t, i, c in grid
     )
     shape = (len(targets), len(widths), len(seeds))
     errors, losses, rates, times = (np.empty(shape) for _ in range(4))
@@ -904,25 +944,23 @@ def shallow_1d_study(
     initial = [[np.empty((len(seeds), m)) for m in widths] for _ in targets]
     final = [[np.empty((len(seeds), m)) for m in widths] for _ in targets]
     outputs = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
-    for done, ((t, i, j), out) in enumerate(zip(order, outputs), start=1):
-        error, moved, theta0, theta, loss, rate, elapsed = out
-        errors[t, i, j], losses[t, i, j], rates[t, i, j], times[t, i, j] = (
-            error,
-            loss,
-            rate,
-            elapsed,
-        )
-        for norm in MOVEMENT_NORMS:
-            movement[norm][t, i, j] = moved[norm]
-        initial[t][i][j], final[t][i][j] = theta0, theta
-        if verbose:
-            print(
-                f"[shallow_1d_study] {labels[t]} width={widths[i]} seed={seeds[j]} "
-                f"steps={steps[t, i]} error={error:.4g} sup move={moved['sup']:.4g} "
-                f"({done}/{len(grid)}, {_time.perf_counter() - start:.1f}s)",
-                file=sys.stderr,
-                flush=True,
-            )
+    done = 0
+    for (t, i, c), out in zip(grid, outputs):
+        for j, (error, moved, theta0, theta, loss, rate, elapsed) in zip(c, out):
+            errors[t, i, j], losses[t, i, j] = error, loss
+            rates[t, i, j], times[t, i, j] = rate, elapsed
+            for norm in MOVEMENT_NORMS:
+                movement[norm][t, i, j] = moved[norm]
+            initial[t][i][j], final[t][i][j] = theta0, theta
+            done += 1
+            if verbose:
+                print(
+                    f"[shallow_1d_study] {labels[t]} width={widths[i]} seed={seeds[j]} "
+                    f"steps={steps[t, i]} error={error:.4g} sup move={moved['sup']:.4g} "
+                    f"({done}/{errors.size}, {_time.perf_counter() - start:.1f}s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
     return Shallow1DStudyResult(
         targets=labels,
         widths=np.asarray(widths),

@@ -230,3 +230,13 @@ def test_benchmark_estimate_and_study_run(capsys):
     )
     assert result.errors.shape == (1, 2, 2)
     assert "full grid: 1 targets x 2 widths x 2 seeds = 4 fits" in capsys.readouterr().out
+
+
+def test_each_seed_is_its_standalone_fit(tiny):
+    # seeds of one width may be trained together; each must be the fit of its own seed
+    alone = shallow_1d_study(["step"], widths=(10, 18, 32), seeds=(1,), n_steps=60)
+    np.testing.assert_allclose(alone.errors[0, :, 0], tiny.errors[1, :, 1], rtol=1e-9)
+    for i in range(3):
+        np.testing.assert_allclose(
+            alone.final_breakpoints[0][i][0], tiny.final_breakpoints[1][i][1], rtol=0, atol=1e-12
+        )
