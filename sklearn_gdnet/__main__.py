@@ -282,13 +282,15 @@ def build_parser():
         "--n-features",
         type=_positive_int,
         default=None,
-        help=f"ambient dimension d of the sphere, >= 2; sphere only (default: {d['n_features']})",
+        help="ambient dimension d of the sphere, >= 2; sphere, or width-study with --target "
+        f"sphere (default: {d['n_features']})",
     )
     data.add_argument(
         "--smoothness",
         type=_smoothness,
         default=None,
-        help="Sobolev smoothness of the sphere target, > 0; sphere only "
+        help="Sobolev smoothness of the sphere target, > 0; sphere, or width-study with "
+        "--target sphere "
         f"(default: {d['smoothness']})",
     )
     data.add_argument(
@@ -310,22 +312,24 @@ def build_parser():
         "--widths",
         type=_widths,
         default=None,
-        help="comma-separated distinct widths, studied in increasing order "
-        f"(default: {','.join(map(str, d['widths']))})",
+        help="comma-separated distinct widths, studied in increasing order (default: "
+        f"{','.join(map(str, d['widths']))}; shallow-1d: "
+        f"{','.join(map(str, SHALLOW_DEFAULTS['widths']))})",
     )
     study.add_argument(
         "--seeds",
         type=_seeds,
         default=None,
         help=f"comma-separated initialization seeds in [0, {SEED_RANGE[1]}] "
-        f"(default: {','.join(map(str, d['seeds']))})",
+        f"(default: {','.join(map(str, d['seeds']))}; shallow-1d: 0,...,9)",
     )
     study.add_argument(
         "--steps",
         type=_positive_int,
         default=None,
         help="gradient-descent steps, also the NTK's n_steps (default: "
-        f"{SPHERE_DEFAULTS['steps']} for sphere, {d['steps']} for width-study)",
+        f"{SPHERE_DEFAULTS['steps']} for sphere, {d['steps']} for width-study, the published "
+        "counts for shallow-1d)",
     )
     study.add_argument(
         "--depth",
