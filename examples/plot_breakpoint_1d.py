@@ -13,8 +13,9 @@ Gentile and Welper (arXiv:2209.08399) study the shallow network on
 with fixed random signs :math:`a_r = \\pm 1` and the breakpoints
 :math:`\\theta_r` trained by gradient descent. In
 :class:`~sklearn_gdnet.GDNetworkRegressor` this is ``depth=1``,
-``init="breakpoint"`` and ``trainable="hidden_biases"``, with unit scales
-``weight_std=1`` and ``bias_std=1``.
+``init="breakpoint"`` and ``trainable="hidden_biases"`` with the unit scale
+``weight_std=1`` (with ``init="breakpoint"`` the biases always act with
+multiplier one, so ``bias_std`` plays no part).
 
 We train it on the three 1-d targets of the study, of decreasing smoothness
 (:func:`~sklearn_gdnet.datasets.make_interval_regression`): the Gaussian
@@ -57,7 +58,6 @@ breakpoint_model = GDNetworkRegressor(
     init="breakpoint",
     trainable="hidden_biases",
     weight_std=1.0,
-    bias_std=1.0,
     max_iter=n_steps,
     normalize_y=False,  # the model of the paper, on the targets as given
 )

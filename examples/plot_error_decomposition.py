@@ -34,12 +34,10 @@ import os
 
 import matplotlib.pyplot as plt
 import numpy as np
-from scipy import special
 
 from sklearn_gdnet import GDNetworkRegressor
 from sklearn_gdnet.datasets import make_sphere_quadrature
-from sklearn_gdnet.kernels import nngp_ntk
-from sklearn_gdnet.metrics import quadrature_rule
+from sklearn_gdnet.kernels import NTK
 from sklearn_gdnet.studies import ErrorDecompositionDisplay, error_decomposition
 
 QUICK = os.environ.get("SKLEARN_GDNET_EXAMPLES_QUICK", "0") not in ("", "0")
@@ -66,15 +64,10 @@ print(f"{X.shape[0]} nodes exact to degree {2 * max_degree}; target degrees 1..{
 # ----------------------------------
 # The NTK of inputs on the sphere is zonal, :math:`\Theta(x, x') =
 # \kappa(x \cdot x')`, so the spherical harmonics of degree :math:`k` are its
-# eigenfunctions. The addition theorem gives its eigenvalue from the kernel
-# matrix on an exact rule: :math:`\lambda_k = \sum_{ij} v_i v_j \kappa(x_i
-# \cdot x_j) P_k(x_i \cdot x_j)` with the Legendre polynomial :math:`P_k`.
-nodes, v = quadrature_rule("sphere", 3, degree=48)
-kernel = nngp_ntk(nodes, depth=depth)[1]
-cosines = np.clip(nodes @ nodes.T, -1.0, 1.0)
-eigenvalues = np.array(
-    [v @ (kernel * special.eval_legendre(k, cosines)) @ v for k in range(max_degree + 1)]
-)
+# eigenfunctions; Funk-Hecke gives its eigenvalue on degree :math:`k` as a
+# one-dimensional integral of :math:`\kappa` against the Legendre polynomial
+# :math:`P_k` (:meth:`~sklearn_gdnet.kernels.NTK.sphere_eigenvalues`).
+eigenvalues = NTK(depth=depth).sphere_eigenvalues(3, max_degree)
 print("NTK eigenvalue per degree:", np.array2string(eigenvalues, precision=2))
 
 # %%

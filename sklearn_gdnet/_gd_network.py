@@ -189,7 +189,11 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
 
     warm_start : bool, default=False
         Continue from the previous fit's parameters, step size and optimizer
-        state instead of starting over.
+        state instead of starting over. The optimizer state (Adam's moments
+        and step count, the momentum velocity) survives a change of
+        ``learning_rate``, ``lr_schedule`` or of a nonzero ``momentum``;
+        switching momentum on starts from a zero velocity, switching it off
+        drops the velocity, and a change of ``solver`` starts a new state.
 
     random_state : int, RandomState instance or None, default=None
         Seeds the initialization. The draw does not depend on the number of
@@ -658,6 +662,8 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         if result.stop == "diverged":
             step = self.learning_rate_
             at = "" if step is None else f" with learning_rate={step:.4g}"
+            if self.lr_schedule is not None and result.diverged_rate is not None:
+                at += f" (a step of {result.diverged_rate:.4g} by lr_schedule)"
             warnings.warn(
                 f"{name} diverged at step {self.n_iter_ + 1}{at} (training loss "
                 f"{result.diverged_loss:.3g}); the parameters after step {self.n_iter_} "

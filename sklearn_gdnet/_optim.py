@@ -111,6 +111,8 @@ class TrainResult:
     #: "max_iter", "tol", "diverged", "interrupted", "converged" or "stalled".
     stop: str = "max_iter"
     diverged_loss: float | None = None
+    #: Step size of the step that diverged (None for L-BFGS or no divergence).
+    diverged_rate: float | None = None
     message: str = ""
     #: Largest ``|f(x_i)|`` over the training samples at the kept parameters.
     output_size: float = 0.0
@@ -361,6 +363,7 @@ def train(
                 _copy_groups(saved_params, params, groups)
                 opt.restore(saved_opt)
                 result.stop, result.diverged_loss = "diverged", loss
+                result.diverged_rate = rate
                 break
             result.learning_rates.append(rate)  # trimmed below if the step is undone
             losses.append(loss)  # the step is finished

@@ -39,9 +39,10 @@ from joblib import Parallel, delayed
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
 from ._activations import ACTIVATIONS, GaussHermiteDual, gauss_hermite_nodes_for, get_activation
+from ._funk_hecke import sphere_eigenvalues
 from ._network import resolve_trainable
 
-__all__ = ["NNGP", "NTK", "nngp_ntk"]
+__all__ = ["NNGP", "NTK", "nngp_ntk", "sphere_eigenvalues"]
 
 #: Tile edge for closed-form dual maps; quadrature duals use smaller tiles (their
 #: temporaries carry one axis of quadrature nodes).
@@ -515,6 +516,35 @@ class NNGP(_NetworkKernel):
         self.bias_std_bounds = bias_std_bounds
         self.n_jobs = n_jobs
 
+    # --- spectrum on the sphere (Funk-Hecke; see sphere_eigenvalues) ---------------
+
+    def sphere_eigenvalues(self, n_features, max_degree, *, return_multiplicities=False):
+        """Eigenvalue of this kernel per spherical-harmonic degree on :math:`S^{d-1}`.
+
+        :func:`sphere_eigenvalues` of this kernel: ``lambda_0 .. lambda_max_degree``
+        of its integral operator under the normalized measure on the sphere of
+        dimension ``n_features - 1`` (Funk-Hecke).
+
+        Parameters
+        ----------
+        n_features : int
+            Ambient dimension ``d >= 2``.
+        max_degree : int
+            Largest degree.
+        return_multiplicities : bool, default=False
+            Also return the multiplicities ``N(d, k)``.
+
+        Returns
+        -------
+        eigenvalues : ndarray of shape (max_degree + 1,)
+            The eigenvalue per degree.
+        multiplicities : ndarray of shape (max_degree + 1,)
+            Only with ``return_multiplicities=True``.
+        """
+        return sphere_eigenvalues(
+            self, n_features, max_degree, return_multiplicities=return_multiplicities
+        )
+
 
 class NTK(_NetworkKernel):
     """Neural tangent kernel of the network family.
@@ -615,3 +645,32 @@ class NTK(_NetworkKernel):
                 "Use parametrization='ntk' (the NNGP is the same for both)."
             )
         return super()._recursion()
+
+    # --- spectrum on the sphere (Funk-Hecke; see sphere_eigenvalues) ---------------
+
+    def sphere_eigenvalues(self, n_features, max_degree, *, return_multiplicities=False):
+        """Eigenvalue of this kernel per spherical-harmonic degree on :math:`S^{d-1}`.
+
+        :func:`sphere_eigenvalues` of this kernel: ``lambda_0 .. lambda_max_degree``
+        of its integral operator under the normalized measure on the sphere of
+        dimension ``n_features - 1`` (Funk-Hecke).
+
+        Parameters
+        ----------
+        n_features : int
+            Ambient dimension ``d >= 2``.
+        max_degree : int
+            Largest degree.
+        return_multiplicities : bool, default=False
+            Also return the multiplicities ``N(d, k)``.
+
+        Returns
+        -------
+        eigenvalues : ndarray of shape (max_degree + 1,)
+            The eigenvalue per degree.
+        multiplicities : ndarray of shape (max_degree + 1,)
+            Only with ``return_multiplicities=True``.
+        """
+        return sphere_eigenvalues(
+            self, n_features, max_degree, return_multiplicities=return_multiplicities
+        )

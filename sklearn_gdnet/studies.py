@@ -78,12 +78,14 @@ def _check_network(estimator):
         "init": "gaussian",
         "n_iter_no_change": None,
         "warm_start": False,
+        "lr_schedule": None,
     }
     wrong = {k: params[k] for k, v in required.items() if params[k] != v}
     if wrong:
         raise ValueError(
             "The kernel limit describes plain gradient descent from the Gaussian "
-            "initialization in the NTK parametrization for exactly max_iter steps; "
+            "initialization in the NTK parametrization for exactly max_iter steps of "
+            "one fixed size; "
             f"the estimator has {', '.join(f'{k}={v!r}' for k, v in wrong.items())} "
             f"(needs {', '.join(f'{k}={required[k]!r}' for k in wrong)})."
         )

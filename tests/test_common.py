@@ -8,6 +8,7 @@ from sklearn.utils.estimator_checks import (
 )
 
 from sklearn_gdnet import GDNetworkRegressor
+from sklearn_gdnet.schedules import StepDecay
 
 GD_CONFIGURATIONS = [
     GDNetworkRegressor(random_state=0),
@@ -21,6 +22,9 @@ GD_CONFIGURATIONS = [
         weight_std=1.0,
         bias_std=1.0,
         random_state=0,
+    ),
+    GDNetworkRegressor(
+        width=32, solver="adam", learning_rate=0.01, lr_schedule=StepDecay(50, 0.5), random_state=0
     ),
 ]
 

@@ -6,6 +6,7 @@ from sklearn.base import clone
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_gdnet import GDNetworkRegressor
+from sklearn_gdnet.exceptions import DivergenceWarning
 from sklearn_gdnet.schedules import ExponentialDecay, MultiStepDecay, StepDecay
 
 
@@ -91,8 +92,10 @@ def network(**kw):
 def hand_loop(X, y, rates, solver, momentum=0.0, restart_at=None):
     """(W2, b2) after steps of size ``rates`` from the network's initialization.
 
-    ``restart_at``: the step (0-based) before which the optimizer state is reset.
+    ``momentum``: one value, or one per step. ``restart_at``: the step (0-based)
+    before which the optimizer state is reset.
     """
+    momenta = np.broadcast_to(momentum, (len(rates),))
     init = network(max_iter=0).fit(X, y).params_
     a1, c1 = 1.0 / np.sqrt(X.shape[1]), BIAS_STD
     a2, c2 = 1.0 / np.sqrt(WIDTH), BIAS_STD
@@ -117,7 +120,7 @@ def hand_loop(X, y, rates, solver, momentum=0.0, restart_at=None):
         g = grad(*theta)
         for i in range(2):
             if solver == "gd":
-                velocity[i] = momentum * velocity[i] - eta * g[i]
+                velocity[i] = momenta[k] * velocity[i] - eta * g[i]
                 theta[i] = theta[i] + velocity[i]
             else:  # Kingma & Ba, Algorithm 1 with the bias corrections folded into the step
                 m[i] = beta1 * m[i] + (1 - beta1) * g[i]
@@ -232,3 +235,31 @@ def test_a_callable_schedule_and_automatic_base_step():
     net = network(lr_schedule=lambda k, base: base / (1 + k), max_iter=4).fit(X, y)
     base = net.learning_rate_
     assert net.learning_rate_curve_ == pytest.approx([base, base / 2, base / 3, base / 4])
+
+
+def test_divergence_names_the_scheduled_step():
+    X, y = data()
+    growing = ExponentialDecay(gamma=10.0)  # a growing step diverges within a few steps
+    net = network(solver="gd", learning_rate=0.1, lr_schedule=growing, max_iter=50)
+    with pytest.warns(DivergenceWarning, match="by lr_schedule") as record:
+        net.fit(X, y)
+    assert len(net.learning_rate_curve_) == len(net.loss_curve_) == net.n_iter_ < 50
+    diverged_step = 0.1 * 10.0**net.n_iter_
+    assert f"{diverged_step:.4g}" in str(record[0].message)
+
+
+def test_momentum_changes_keep_or_restart_the_velocity_as_documented():
+    X, y = data()
+    # 0.6 -> 0.3: the velocity is kept, the new momentum applies from the next step
+    net = network(momentum=0.6, learning_rate=0.3, max_iter=4, warm_start=True).fit(X, y)
+    net.set_params(momentum=0.3, max_iter=3).fit(X, y)
+    W2, _ = hand_loop(X, y, [0.3] * 7, "gd", [0.6] * 4 + [0.3] * 3)
+    assert np.allclose(net.params_["W2"][:, 0], W2, rtol=1e-10, atol=1e-13)
+    # 0 -> 0.6: momentum switched on starts from a zero velocity
+    net = network(momentum=0.0, learning_rate=0.3, max_iter=4, warm_start=True).fit(X, y)
+    net.set_params(momentum=0.6, max_iter=3).fit(X, y)
+    momenta = [0.0] * 4 + [0.6] * 3
+    W2, _ = hand_loop(X, y, [0.3] * 7, "gd", momenta, restart_at=4)
+    assert np.allclose(net.params_["W2"][:, 0], W2, rtol=1e-10, atol=1e-13)
+    W2_kept, _ = hand_loop(X, y, [0.3] * 7, "gd", momenta)
+    assert not np.allclose(W2, W2_kept, rtol=1e-6)

@@ -10,6 +10,7 @@ from sklearn_gdnet import DivergenceWarning, GDNetworkRegressor, NTKRegressor
 from sklearn_gdnet.datasets import make_sphere_quadrature
 from sklearn_gdnet.kernels import nngp_ntk
 from sklearn_gdnet.metrics import l2_error, quadrature_rule
+from sklearn_gdnet.schedules import StepDecay
 from sklearn_gdnet.studies import (
     ErrorDecompositionDisplay,
     GDFlowDisplay,
@@ -193,6 +194,10 @@ def test_decomposition_validation(data):
         error_decomposition(GDNetworkRegressor(solver="adam"), X, y, target, widths=[4])
     with pytest.raises(ValueError, match="parametrization"):
         error_decomposition(GDNetworkRegressor(parametrization="standard"), X, y, target)
+    # the limits take steps of one size; a decaying step is another dynamics
+    scheduled = GDNetworkRegressor(lr_schedule=StepDecay(step_size=10, gamma=0.5))
+    with pytest.raises(ValueError, match="lr_schedule=StepDecay"):
+        error_decomposition(scheduled, X, y, target, widths=[4])
     with pytest.raises(ValueError, match="domain"):
         error_decomposition(GDNetworkRegressor(), X, y, lambda Z: Z[:, 0])
     with pytest.raises(ValueError, match="widths"):
