@@ -208,6 +208,9 @@ class SphereStudyResult:
             "target_spectrum": d.target_spectrum.tolist(),
             "limit_spectrum": d.limit_spectrum.tolist(),
             "converged_spectrum": d.converged_spectrum.tolist(),
+            "predicted_limit_spectrum": None
+            if d.predicted_spectrum is None
+            else d.predicted_spectrum.tolist(),
             "elapsed_s": self.elapsed_s,
         }
 
@@ -360,6 +363,16 @@ def sphere_study(
     network = GDNetworkRegressor(
         depth=depth, activation=activation, max_iter=n_steps, learning_rate=learning_rate
     )
+    # the tangent kernel's eigenvalue per degree (Funk-Hecke): the kernel-flow prediction
+    # of the limit's residual spectrum
+    from .kernels import NTK
+
+    eigenvalues = NTK(
+        depth=depth,
+        activation=activation,
+        weight_std=network.weight_std,
+        bias_std=network.bias_std,
+    ).sphere_eigenvalues(n_features, max_degree)
     decomposition = error_decomposition(
         network,
         X,
@@ -369,6 +382,7 @@ def sphere_study(
         widths=widths,
         seeds=seeds,
         max_degree=max_degree,
+        eigenvalues=eigenvalues,
         n_jobs=n_jobs,
         verbose=verbose,
     )

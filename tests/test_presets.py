@@ -142,3 +142,16 @@ def test_module_default_runs_as_a_subprocess():
     assert completed.returncode == 0, completed.stderr
     assert "Sphere study" in completed.stdout and "fitted rate" in completed.stdout
     assert "done in" in completed.stderr
+
+
+def test_sphere_study_limit_spectrum_follows_the_kernel_flow_prediction():
+    # Funk-Hecke eigenvalues of the NTK predict the limit's residual energy per degree,
+    # (1 - eta lambda_k)^(2 n_steps) |a_k|^2; measured on the exact evaluation rule
+    result = sphere_study(max_degree=6, widths=(8, 16), seeds=(0,), n_steps=200)
+    d = result.decomposition
+    big = d.predicted_spectrum > 1e-3 * d.target_spectrum.max()
+    assert big.sum() >= 3
+    np.testing.assert_allclose(d.limit_spectrum[big], d.predicted_spectrum[big], rtol=0.15)
+    assert result.to_dict()["predicted_limit_spectrum"] == pytest.approx(
+        d.predicted_spectrum.tolist()
+    )
