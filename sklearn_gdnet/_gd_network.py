@@ -19,16 +19,15 @@ from ._compat import (
     _check_sample_weight,
     _fit_context,
 )
+from ._core import forward, workspace_nbytes
 from ._family import FAMILY_CONSTRAINTS
 from ._memory import check_fits_in_memory
 from ._network import (
     THIN_INPUT_MAX_FEATURES,
     NetworkSpec,
-    forward,
     init_params,
     max_ntk_eigenvalue,
     resolve_trainable,
-    workspace_nbytes,
 )
 from ._optim import auto_learning_rate, optimizer_state_nbytes, train
 from ._threads import thread_policy

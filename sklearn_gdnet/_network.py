@@ -18,6 +18,7 @@ shape ``(fan_out,)``, keyed by group name ``"W1", "b1", ..., "W{L+1}", "b{L+1}"`
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -84,6 +85,28 @@ class NetworkSpec:
     @cached_property
     def act(self):
         return get_activation(self.activation)
+
+    @cached_property
+    def core(self):
+        """The module that computes this network's passes.
+
+        `_network_1d` (exact, ``O(n + m log n)`` per pass) for one input
+        feature, one hidden layer, a piecewise-linear activation and a width
+        from which it is the faster (`_network_1d.MIN_WIDTH`); this module
+        (dense, ``O(n m)`` per layer) otherwise. Both offer `Workspace`,
+        `forward`, `backward`, `gradients` and `jvp` with the same meaning: the
+        training loops and the estimator call them through ``spec.core`` and
+        never ask which one it is.
+        """
+        from . import _network_1d
+
+        return _network_1d if _network_1d.applies(self) else sys.modules[__name__]
+
+    def __getstate__(self):
+        # the cached core is a module, which pickle cannot store; it is chosen again
+        state = dict(self.__dict__)
+        state.pop("core", None)
+        return state
 
 
 def group_names(depth: int) -> list[str]:
@@ -605,8 +628,9 @@ def max_ntk_eigenvalue(params, spec, X, sample_weight=None, trainable="all", rto
     dtype = params["W1"].dtype
     n, k = X.shape[0], spec.n_outputs
     sqrt_w = np.ones(n) if sample_weight is None else np.sqrt(sample_weight)
-    ws = Workspace(spec, X, dtype)
-    out = forward(params, spec, X, ws)
+    core = spec.core
+    ws = core.Workspace(spec, X, dtype)
+    out = core.forward(params, spec, X, ws)
 
     def refuse(what):
         xmax = abs(X).max() if X.shape[0] * X.shape[1] else 0.0
@@ -619,11 +643,11 @@ def max_ntk_eigenvalue(params, spec, X, sample_weight=None, trainable="all", rto
 
     def pullback(u):  # J^T W^1/2 u into ``buf``
         u = np.asarray(u, dtype=np.float64).reshape(n, k) * sqrt_w[:, None]
-        backward(params, spec, ws, u.astype(dtype, copy=False), lowest)
-        gradients(spec, ws, groups, buf)
+        core.backward(params, spec, ws, u.astype(dtype, copy=False), lowest)
+        core.gradients(spec, ws, groups, buf)
 
     def push(tangent):  # W^1/2 J tangent, flattened
-        v = jvp(params, spec, ws, tangent).astype(np.float64)
+        v = core.jvp(params, spec, ws, tangent).astype(np.float64)
         return (v * sqrt_w[:, None]).ravel()
 
     def matvec(u):

@@ -27,15 +27,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import minimize
 
-from ._network import (
-    NetworkSpec,
-    Workspace,
-    backward,
-    forward,
-    forward_top,
-    gradients,
-    lowest_layer,
-)
+from ._batched import replayable
+from ._core import Workspace, backward, forward, gradients
+from ._network import NetworkSpec, forward_top, lowest_layer
 
 __all__ = [
     "LEARNING_RATE_SAFETY",
@@ -256,6 +250,7 @@ def optimizer_state_nbytes(solver, momentum, n_trained, itemsize):
     return 0
 
 
+@replayable  # a width study may hand this run's result over, computed with other seeds
 def train(
     params,
     spec: NetworkSpec,

@@ -14,7 +14,9 @@ import time
 import traceback
 import warnings
 from collections import defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -23,6 +25,8 @@ from sklearn.base import clone
 from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics import check_scoring
 from sklearn.utils.parallel import Parallel, delayed
+
+from . import _batched
 
 __all__ = [
     "RateFit",
@@ -279,9 +283,7 @@ class WidthStudyResult:
                     self.widths, self.errors, confidence_level=self.confidence_level
                 )
             else:
-                widths, errors = _check_widths_errors(
-                    self.widths, np.where(ok, self.errors, 1.0)
-                )
+                widths, errors = _check_widths_errors(self.widths, np.where(ok, self.errors, 1.0))
                 x = np.broadcast_to(np.log(widths)[:, None], errors.shape)[ok]
                 self._rate = _fit_log_log(x, np.log(errors[ok]), self.confidence_level)
         return self._rate
@@ -363,11 +365,15 @@ class _Failure:
         self.traceback = "".join(traceback.format_exception(exc))
 
 
-def _fit_and_score(estimator, params, X, y, X_eval, y_eval, scorer, fit_params, error_score):
+def _fit_and_score(
+    estimator, params, X, y, X_eval, y_eval, scorer, fit_params, error_score, trained=None
+):
+    """Fit a clone and score it; ``trained`` is its run trained with other seeds, if any."""
     start = time.perf_counter()
     try:
         estimator = clone(estimator).set_params(**params)
-        estimator.fit(X, y, **fit_params)
+        with _batched.replaying(trained) if trained is not None else nullcontext():
+            estimator.fit(X, y, **fit_params)
     except Exception as exc:
         if error_score == "raise":
             raise
@@ -382,6 +388,34 @@ def _fit_and_score(estimator, params, X, y, X_eval, y_eval, scorer, fit_params, 
     if isinstance(scores, dict):
         return {key: -float(value) for key, value in scores.items()}, fit_time
     return -float(scores), fit_time
+
+
+def _train_seeds_together(estimator, values, seeds, task_params, X, y, fit_params):
+    """Runs of the seeds of each width trained together, where that is possible.
+
+    Returns ``{(i, j): trajectory}`` and ``{(i, j): seconds}``, each seed's
+    share of its batch's training time. Only networks of this package whose
+    runs the batched loop reproduces are batched (see `_batched`); everything
+    else is fitted seed by seed as before.
+    """
+    trained, times = {}, {}
+    if len(seeds) < 2 or seeds[0] is None or not _batched.trains_through_the_loop(estimator):
+        return trained, times
+    for i in range(len(values)):
+
+        def fit(j, i=i):
+            clone(estimator).set_params(**task_params(i, j)).fit(X, y, **fit_params)
+
+        start = time.perf_counter()
+        runs = _batched.batch_trajectories([partial(fit, j) for j in range(len(seeds))])
+        if runs is None:
+            break  # not a run the batched loop computes, at any width
+        elapsed = time.perf_counter() - start
+        done = [j for j, run in enumerate(runs) if run is not None]
+        for j in done:
+            trained[i, j] = runs[j]
+            times[i, j] = elapsed / len(done)
+    return trained, times
 
 
 def _report_failures(failures, n_fits, error_score):
@@ -408,8 +442,7 @@ def _report_failures(failures, n_fits, error_score):
         f"\n{len(failures)} fits failed out of a total of {n_fits}. Their errors are "
         f"set to -error_score = {-error_score!r} and left out of the rates.\n"
         "If these failures are not expected, you can try to debug them by setting "
-        "error_score='raise'.\n\nBelow are more details about the failures:\n"
-        + "\n".join(details),
+        "error_score='raise'.\n\nBelow are more details about the failures:\n" + "\n".join(details),
         FitFailedWarning,
         stacklevel=3,
     )
@@ -599,9 +632,23 @@ def width_study(
             task[seed_param] = seeds[j]
         return task
 
+    # Seeds of one width that the exact 1-d core computes train together (the
+    # fits below then hand each seed's run over instead of training it).
+    trained, batch_times = _train_seeds_together(
+        estimator, values, seeds, task_params, X, y, fit_params
+    )
     tasks = (
         delayed(_fit_and_score)(
-            estimator, task_params(i, j), X, y, X_eval, y_eval, scorer, fit_params, error_score
+            estimator,
+            task_params(i, j),
+            X,
+            y,
+            X_eval,
+            y_eval,
+            scorer,
+            fit_params,
+            error_score,
+            trained.get((i, j)),
         )
         for i, j in grid
     )
@@ -618,7 +665,7 @@ def width_study(
     results_iter = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
     for done, ((i, j), (output, fit_time)) in enumerate(zip(grid, results_iter), start=1):
         outputs[i, j] = output
-        fit_times[i, j] = fit_time
+        fit_times[i, j] = fit_time + batch_times.get((i, j), 0.0)
         if isinstance(output, _Failure):
             failures.append(((values[i], seeds[j]), output))
             shown = f"FAILED in {output.stage}: {output.summary}"

@@ -53,3 +53,19 @@ def test_bench_kernels_prints_a_row_per_kernel(capsys):
     assert len(timed) == 3 * 2 * 2  # kernels x dtypes x widths
     for row in timed:
         assert all(float(v) > 0 for v in row[-3:])
+
+
+def test_bench_1d_prints_both_cores_and_their_ratio(capsys):
+    from sklearn_gdnet import _network_1d
+
+    load("bench_1d").main(["--quick"])
+    out = capsys.readouterr().out
+    steps, study = out.split("width study")
+    rows = [line.split() for line in steps.splitlines() if line.split()[:1] in (["8"], ["16"])]
+    assert len(rows) == 2
+    for row in rows:
+        assert len(row) == 7
+        float(row[4])  # the ratio of the two cores' times
+    assert _network_1d.FORCE is None  # the switch is restored
+    study = [line.split() for line in study.splitlines()]
+    assert [row[0] for row in study if len(row) == 4] == ["8"]
