@@ -240,3 +240,16 @@ def test_each_seed_is_its_standalone_fit(tiny):
         np.testing.assert_allclose(
             alone.final_breakpoints[0][i][0], tiny.final_breakpoints[1][i][1], rtol=0, atol=1e-12
         )
+
+
+def test_bench_1d_study_option(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_1d.py"
+    spec = importlib.util.spec_from_file_location("bench_1d", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    wall, result = bench.main(["--study", "--quick"])
+    assert result.errors.shape == (1, 2, 2) and wall > 0
+    assert "full grid: 1 targets x 2 widths x 2 seeds" in capsys.readouterr().out
