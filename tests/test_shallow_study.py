@@ -229,7 +229,9 @@ def test_benchmark_estimate_and_study_run(capsys):
         ["--study", "--widths", "10,18", "--targets", "step", "--seeds", "2", "--steps", "5"]
     )
     assert result.errors.shape == (1, 2, 2)
-    assert "full grid: 1 targets x 2 widths x 2 seeds = 4 fits" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "grid: 1 targets x 2 widths x 2 seeds = 4 fits" in out
+    assert "extrapolated for 100 seeds" in out
 
 
 def test_each_seed_is_its_standalone_fit(tiny):
@@ -252,4 +254,4 @@ def test_bench_1d_study_option(capsys):
     spec.loader.exec_module(bench)
     wall, result = bench.main(["--study", "--quick"])
     assert result.errors.shape == (1, 2, 2) and wall > 0
-    assert "full grid: 1 targets x 2 widths x 2 seeds" in capsys.readouterr().out
+    assert "grid: 1 targets x 2 widths x 2 seeds" in capsys.readouterr().out
