@@ -12,9 +12,20 @@ over repeats; the two cores run in turn within each repeat so that the
 machine's slow spells hit both. ``q25``/``q75`` give the spread of the ratio
 over repeats. On a shared machine single timings are noisy: read the ratio.
 
+The 1-d core runs its passes with the C kernels (`sklearn_gdnet._spline`)
+where they are built, and with NumPy alone when its private switch
+``_network_1d.USE_C`` is off: both are timed, each against the dense core.
+
 Then a small width study of the same setting (``--seeds`` seeds per width,
 ``--seed-steps`` steps) timed with the seeds of a width trained together
 (`sklearn_gdnet._batched`) and one by one (its private switch ``ENABLED``).
+
+Last, the cost of one step of one seed at each width of the published grid,
+with the seeds of a width trained together (as `width_study` does), with the
+C kernels and with NumPy, and from it the time of the grid's training:
+``sum over widths m of cost(m) * seeds * steps(m)``, with ``steps(m)`` the
+Adam steps of all the study's targets at width ``m`` (see `grid_steps`). The
+evaluation every 100 steps and the set-up are not included.
 
 Run: ``python benchmarks/bench_1d.py [--widths 10 100 1000] [--repeats 5]``;
 ``--quick`` runs a tiny configuration in seconds (for the test suite).
@@ -27,6 +38,7 @@ estimates that time from one short fit per width).
 """
 
 import argparse
+import contextlib
 import time
 import warnings
 
@@ -58,33 +70,49 @@ def study_network(m, steps, trainable="hidden_biases", random_state=0):
     )
 
 
-def time_fit(m, steps, dense, trainable):
-    X, y = study_data(m)
-    _network_1d.FORCE = "dense" if dense else "1d"
+#: How the network's passes are computed in `time_fit`: the dense core, the 1-d
+#: core with NumPy alone, the 1-d core with its C kernels.
+CORES = ("dense", "numpy", "c")
+
+
+@contextlib.contextmanager
+def core(name):
+    """Within the block, networks use the core ``name`` (one of `CORES`)."""
+    _network_1d.FORCE = "dense" if name == "dense" else "1d"
+    _network_1d.USE_C = name == "c"
     try:
+        yield
+    finally:
+        _network_1d.FORCE, _network_1d.USE_C = None, True
+
+
+def time_fit(m, steps, name, trainable):
+    X, y = study_data(m)
+    with core(name):
         est = study_network(m, steps, trainable)
         start = time.perf_counter()
         est.fit(X, y)
         return time.perf_counter() - start
-    finally:
-        _network_1d.FORCE = None
 
 
-def step_ms(m, dense, trainable, short, long):
+def step_ms(m, name, trainable, short, long):
     """Milliseconds per step: ``(t(long) - t(short)) / (long - short)``."""
     return (
         1e3
-        * (time_fit(m, long, dense, trainable) - time_fit(m, short, dense, trainable))
+        * (time_fit(m, long, name, trainable) - time_fit(m, short, name, trainable))
         / (long - short)
     )
 
 
 def step_table(widths, repeats, trainable, quick=False):
-    """Print ms per step of both cores and their ratio, one row per width."""
+    """Print ms per step of the dense core and of the 1-d core (NumPy, C), and ratios."""
+    cores = CORES if _network_1d._spline is not None else CORES[:2]
     print(f"n = 2m, Adam, trainable={trainable!r}, median of {repeats} repeats")
+    if len(cores) < 3:
+        print("(sklearn_gdnet._spline is not built: no C column)")
     header = (
-        f"{'width':>6} {'n':>6} {'dense ms/step':>14} {'1-d ms/step':>12} "
-        f"{'ratio':>7} {'q25':>7} {'q75':>7}"
+        f"{'width':>6} {'n':>6} {'dense ms':>10} {'1-d NumPy':>10} {'1-d C':>10} "
+        f"{'dense/NumPy':>12} {'dense/C':>8} {'q25':>7} {'q75':>7} {'NumPy/C':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -93,18 +121,21 @@ def step_table(widths, repeats, trainable, quick=False):
         # enough steps that each timed difference lasts a fraction of a second
         dense_steps = (2, 4) if quick else (5, 5 + max(10, min(1000, int(4e6 / (2 * m * m)))))
         fast_steps = (2, 10) if quick else (50, 1050)
-        dense, fast = [], []
-        for _ in range(repeats):
-            dense.append(step_ms(m, True, trainable, *dense_steps))
-            fast.append(step_ms(m, False, trainable, *fast_steps))
-        dense, fast = np.array(dense), np.array(fast)
-        ratio = dense / fast
-        q25, q75 = np.percentile(ratio, [25, 75])
-        row = (m, 2 * m, np.median(dense), np.median(fast), np.median(dense) / np.median(fast))
+        times = {name: [] for name in cores}
+        for _ in range(repeats):  # in turn, so that slow spells of the machine hit all
+            for name in cores:
+                steps = dense_steps if name == "dense" else fast_steps
+                times[name].append(step_ms(m, name, trainable, *steps))
+        med = {name: float(np.median(t)) for name, t in times.items()}
+        best = cores[-1]
+        q25, q75 = np.percentile(np.array(times["dense"]) / np.array(times[best]), [25, 75])
+        row = {"width": m, "n": 2 * m, **med}
         rows.append(row)
+        c_ms = med.get("c", float("nan"))
         print(
-            f"{m:>6d} {2 * m:>6d} {row[2]:>14.4f} {row[3]:>12.4f} {row[4]:>7.1f} "
-            f"{q25:>7.1f} {q75:>7.1f}"
+            f"{m:>6d} {2 * m:>6d} {med['dense']:>10.4f} {med['numpy']:>10.4f} {c_ms:>10.4f} "
+            f"{med['dense'] / med['numpy']:>12.1f} {med['dense'] / c_ms:>8.1f} "
+            f"{q25:>7.1f} {q75:>7.1f} {med['numpy'] / c_ms:>8.1f}"
         )
     return rows
 
@@ -145,6 +176,87 @@ def seeds_table(widths, n_seeds, steps, repeats):
     return rows
 
 
+#: The published grid (Gentile and Welper, arXiv 2209.08399): its widths, seeds
+#: per width, and Adam steps (100 per interval) of each target.
+GRID_WIDTHS = (10, 18, 32, 56, 100, 178, 316, 562, 1000)
+GRID_SEEDS = 100
+
+
+def grid_steps(m):
+    """Adam steps at width ``m`` over the study's targets, all seeds alike.
+
+    The cusp and the step (100 intervals), the Gaussians a = 0.1 and a = 0.25
+    (400 intervals) and a = 0.5 (50 intervals below width 316, 100 at 316, 200
+    at 562, 400 at 1000).
+    """
+    half = 50 if m < 316 else {316: 100, 562: 200}.get(m, 400)
+    return 100 * (100 + 100 + 400 + 400 + half)
+
+
+def seed_step_us(m, n_seeds, steps, name):
+    """Microseconds per step of one seed, the seeds of a width study trained together."""
+    X, y = study_data(m)
+
+    def run(n_steps):
+        with core(name):
+            start = time.perf_counter()
+            width_study(
+                study_network(m, n_steps),
+                X,
+                y,
+                widths=[m],
+                seeds=range(n_seeds),
+                scoring="neg_mean_squared_error",
+            )
+            return time.perf_counter() - start
+
+    short, long = steps
+    return 1e6 * (run(long) - run(short)) / (long - short) / n_seeds
+
+
+def grid_table(widths, n_seeds, repeats, quick=False):
+    """Print the cost of a seed's step at each width, and the grid's training time from it."""
+    cores = ("numpy", "c") if _network_1d._spline is not None else ("numpy",)
+    print(
+        f"\nper-seed step of the published grid: {n_seeds} seeds of a width trained together, "
+        f"median of {repeats} repeats"
+    )
+    header = (
+        f"{'width':>6} {'n':>6} {'NumPy us':>10} {'C us':>10} {'NumPy/C':>8} "
+        f"{'seed-steps':>11} {'NumPy s':>9} {'C s':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    total = dict.fromkeys(cores, 0.0)
+    rows = []
+    for m in widths:
+        # a timed difference of a fraction of a second per core
+        long = 12 if quick else 40 + max(200, min(2000, int(2e7 / (m * n_seeds))))
+        steps = (4, long) if quick else (40, long)
+        times = {name: [] for name in cores}
+        for _ in range(repeats):
+            for name in cores:
+                times[name].append(seed_step_us(m, n_seeds, steps, name))
+        cost = {name: float(np.median(t)) for name, t in times.items()}
+        work = GRID_SEEDS * grid_steps(m)
+        seconds = {name: cost[name] * 1e-6 * work for name in cores}
+        for name in cores:
+            total[name] += seconds[name]
+        c_us, c_s = cost.get("c", float("nan")), seconds.get("c", float("nan"))
+        rows.append({"width": m, "seed_steps": work, **cost})
+        print(
+            f"{m:>6d} {2 * m:>6d} {cost['numpy']:>10.2f} {c_us:>10.2f} "
+            f"{cost['numpy'] / c_us:>8.1f} {work:>11.3g} {seconds['numpy']:>9.0f} {c_s:>9.0f}"
+        )
+    print(
+        f"grid training time = sum over widths of cost(m) * {GRID_SEEDS} seeds * steps(m) "
+        "(steps(m): all targets, see grid_steps; evaluation not included):"
+    )
+    for name in cores:
+        print(f"  {name:>5}: {total[name]:.0f} s = {total[name] / 60:.1f} min on one core")
+    return rows, total
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--widths", type=int, nargs="+", default=[10, 100, 1000])
@@ -157,6 +269,19 @@ def main(argv=None):
     )
     parser.add_argument("--seeds", type=int, default=20, help="seeds per width in the study")
     parser.add_argument("--seed-steps", type=int, default=2000, help="Adam steps per fit")
+    parser.add_argument(
+        "--grid-widths",
+        type=int,
+        nargs="*",
+        default=list(GRID_WIDTHS),
+        help="widths of the per-seed step table (none: skip it)",
+    )
+    parser.add_argument(
+        "--grid-seeds",
+        type=int,
+        default=GRID_SEEDS,
+        help="seeds of a width in that table (the study's 100: batched as it is)",
+    )
     parser.add_argument("--quick", action="store_true", help="a tiny configuration, in seconds")
     parser.add_argument(
         "--study", action="store_true", help="time the published study's full grid instead"
@@ -168,9 +293,12 @@ def main(argv=None):
     if args.quick:
         args.widths, args.repeats = [8, 16], 1
         args.seed_widths, args.seeds, args.seed_steps = [8], 3, 20
+        args.grid_widths, args.grid_seeds = [8, 16], 3
     warnings.simplefilter("ignore")  # short runs do not converge; that is not timed
     step_table(args.widths, args.repeats, args.trainable, quick=args.quick)
     seeds_table(args.seed_widths, args.seeds, args.seed_steps, args.repeats)
+    if args.grid_widths:
+        grid_table(args.grid_widths, args.grid_seeds, args.repeats, quick=args.quick)
 
 
 def _full_grid(args):

@@ -59,7 +59,8 @@ X, y, target = make_sphere_regression(
 # The limit's automatic step is half its stability bound 2N / lambda_max.
 # Narrow networks have larger tangent kernels than the limit; half of it again
 # keeps every width stable. All networks and the limit use this one step.
-learning_rate = 0.5 * NTKRegressor(depth=depth, n_steps=n_steps).fit(X, y).learning_rate_
+limit = NTKRegressor(depth=depth, n_steps=n_steps, normalize_y=False)  # trains on y as given
+learning_rate = 0.5 * limit.fit(X, y).learning_rate_
 nodes, weights = integration_rule("sphere", 2, n_points=512)
 angle = np.arctan2(nodes[:, 1], nodes[:, 0])
 order = np.argsort(angle)
@@ -72,7 +73,9 @@ def l2_distance(f, g):
 
 def ntk_prediction(f0_train, f0_nodes):
     """The infinite-width prediction after ``n_steps`` steps, from the initial function f0."""
-    limit = NTKRegressor(depth=depth, n_steps=n_steps, learning_rate=learning_rate)
+    limit = NTKRegressor(
+        depth=depth, n_steps=n_steps, learning_rate=learning_rate, normalize_y=False
+    )
     return f0_nodes + limit.fit(X, y - f0_train).predict(nodes)
 
 

@@ -78,8 +78,10 @@ print(f"{n_samples} points on S^2, target L2 norm {target.l2_norm:.4f}")
 # The networks' own tangent kernels fluctuate around the limit's, and a narrow
 # network's largest eigenvalue can be more than twice the limit's: take half
 # the limit's automatic step, a quarter of its stability bound, for everyone.
-learning_rate = 0.5 * NTKRegressor(depth=depth, n_steps=n_steps).fit(X, y).learning_rate_
-limit = NTKRegressor(depth=depth, n_steps=n_steps, learning_rate=learning_rate).fit(X, y)
+# The study trains on y as given (normalize_y=False), the setting of the theory.
+theory = dict(depth=depth, n_steps=n_steps, normalize_y=False)
+learning_rate = 0.5 * NTKRegressor(**theory).fit(X, y).learning_rate_
+limit = NTKRegressor(**theory, learning_rate=learning_rate).fit(X, y)
 
 # A single wide network also carries its random initial function: its expected
 # squared error is the squared error of the mean plus the variance over
@@ -126,7 +128,7 @@ for name, search, error in [
 network = GDNetworkRegressor(
     depth=depth, max_iter=n_steps, learning_rate=learning_rate, normalize_y=False
 )
-linearized = NTKRegressor(depth=depth, n_steps=n_steps, learning_rate=learning_rate)
+linearized = NTKRegressor(**theory, learning_rate=learning_rate)
 nystroem_ridge = make_pipeline(
     Nystroem(kernel=NTK(depth=depth)), Ridge(alpha=ntk_ridge.best_params_["alpha"])
 )

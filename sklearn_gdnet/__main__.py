@@ -587,7 +587,10 @@ def _shared_params(args):
 def _fit_ntk(args, X, y, learning_rate):
     from ._ntk import NTKRegressor
 
-    model = NTKRegressor(**_shared_params(args), n_steps=args.steps, learning_rate=learning_rate)
+    # the limit of the networks of the study, which train on y as given
+    model = NTKRegressor(
+        **_shared_params(args), n_steps=args.steps, learning_rate=learning_rate, normalize_y=False
+    )
     return model.fit(X, y)
 
 

@@ -295,59 +295,31 @@ class _Batch:
     def __init__(self, spec, X, dtype, S):
         self.spec, self.S = spec, S
         self.ws = _network_1d.Workspace(spec, X, dtype)
-        n, k = self.ws.n, spec.n_outputs
-        self.rows = (np.arange(S * 2 * k) * (2 * (n + 1))).reshape(S, 2 * k, 1)
 
     def forward(self, P):
         """Outputs of every seed, sorted samples: shape ``(S, k, n)`` (float64)."""
-        spec, ws, S = self.spec, self.ws, self.S
+        spec, ws = self.spec, self.ws
         (a1, c1), (a2, c2) = spec.multipliers
-        n, k = ws.n, ws.k
+        # views of the parameters, which the update changes only after `gradients`
         u = P["W1"][:, 0] if a1 == 1.0 else P["W1"][:, 0] * a1
-        v = P["b1"].copy() if c1 == 1.0 else c1 * P["b1"]
-        u = u.copy()
+        v = P["b1"] if c1 == 1.0 else c1 * P["b1"]
         alpha = np.swapaxes(P["W2"], 1, 2).astype(np.float64)  # (S, k, m)
         if a2 != 1.0:
             alpha *= a2
-        coef = np.concatenate([alpha * u[:, None, :], alpha * v[:, None, :]], axis=1)
-        self.finite = np.isfinite(coef.sum(axis=(1, 2)))
-        if not self.finite.all():  # keep the others' passes finite
-            self.finite = np.isfinite(coef).all(axis=(1, 2))
-            u[~self.finite], v[~self.finite], coef[~self.finite] = 1.0, 0.0, 0.0
-            ws.s = None
         self.u, self.v, self.alpha = u, v, alpha
-        s, neg = _network_1d._boundaries(ws, u.ravel(), v.ravel())
-        ws.s = s
-        self.col = (s + neg * (n + 1)).reshape(S, -1) if ws.relu else s.reshape(S, -1)
-        self.any_neg = ws.relu and bool(neg.any())
-        self.bins = bins = self.col[:, None, :] + self.rows
-        hist = np.bincount(bins.ravel(), weights=coef.ravel(), minlength=S * 2 * k * 2 * (n + 1))
-        hist = hist.reshape(S, 2 * k, 2 * (n + 1))
-        sums = np.cumsum(hist[:, :, :n], axis=2)
-        if self.any_neg:
-            sums += np.cumsum(hist[:, :, : n + 1 : -1], axis=2)[:, :, ::-1]
-        f = sums[:, :k]
-        f *= ws.xs64
-        f += sums[:, k:]
-        f += c2 * P["b2"].astype(np.float64)[:, :, None]
-        f[~self.finite] = np.nan
+        b2 = c2 * P["b2"].astype(np.float64)
+        f, self.col, self.any_neg, self.finite = _network_1d._outputs(ws, u, v, alpha, b2)
         return f
 
     def backward(self, delta):
         """Per seed and unit, the sums of ``delta`` (``(S, k, n)``, sorted) over active samples."""
-        ws, S = self.ws, self.S
-        n, k = ws.n, ws.k
-        T = np.zeros((S, 2 * k, 2 * (n + 1)))
-        E = T[:, :, n + 2 :]
-        E[:, :k] = delta
-        np.multiply(E[:, :k], ws.xs64, out=E[:, k:])
-        np.cumsum(E[:, :, ::-1], axis=2, out=T[:, :, n - 1 :: -1] if n else T[:, :, :0])
-        if self.any_neg:
-            np.cumsum(E, axis=2, out=E)
-            self.T0 = T[:, :k, 2 * n + 1].copy()
-        else:
-            self.T0 = T[:, :k, 0].copy()
-        self.G = T.ravel()[self.bins]  # the rows' flat offsets are the histogram's
+        self.G, self.T0 = _network_1d._sums_over_active(self.ws, delta, self.col, self.any_neg)
+
+    def _over_outputs(self, G):
+        """``sum_j alpha[:, j] * G[:, j]`` (one product with one output: einsum's is slow)."""
+        if G.shape[1] == 1:
+            return self.alpha[:, 0] * G[:, 0]
+        return np.einsum("sjr,sjr->sr", self.alpha, G)
 
     def gradients(self, groups):
         """``dLoss/dg`` of every seed, shaped like the batched parameters."""
@@ -357,9 +329,9 @@ class _Batch:
         out = {}
         for g in groups:
             if g == "W1":
-                out[g] = (a1 * np.einsum("sjr,sjr->sr", self.alpha, G1))[:, None, :]
+                out[g] = (a1 * self._over_outputs(G1))[:, None, :]
             elif g == "b1":
-                out[g] = c1 * np.einsum("sjr,sjr->sr", self.alpha, G0)
+                out[g] = c1 * self._over_outputs(G0)
             elif g == "W2":
                 grad = self.u[:, None, :] * G1
                 grad += self.v[:, None, :] * G0
@@ -396,13 +368,25 @@ def train_seeds(
     def per_seed(a):  # a step size per seed, broadcast against group g
         return {g: a.reshape((S,) + (1,) * (P[g].ndim - 1)) for g in groups}
 
-    def evaluate():  # outputs, residuals and losses per seed, as `_optim._loss`
-        out_f = batch.forward(P).astype(dtype)
-        resid = out_f - Ys
-        loss = 0.5 * np.einsum("skn,skn,n->s", resid, resid, w, dtype=np.float64) / N
-        return out_f, resid, loss
+    spline = _network_1d._kernels()
 
-    out_f, resid, loss = evaluate()
+    def evaluate():
+        """Outputs (float64), residuals and losses per seed, as `_optim._loss`.
+
+        With the C kernels also the weighted residual that the next step's
+        `backward` takes (None without them: the loop forms it).
+        """
+        f = batch.forward(P)
+        if spline is not None:  # (its sum of squares in an order of its own)
+            resid, delta, loss = np.empty(f.shape, dtype=dtype), np.empty(f.shape), np.empty(S)
+            spline.residual(f, Ys, scale, w, resid, delta, loss)
+        else:
+            resid, delta = f.astype(dtype) - Ys, None
+            loss = np.einsum("skn,skn,n->s", resid, resid, w, dtype=np.float64)
+        loss = 0.5 * loss / N
+        return f, resid, delta, loss
+
+    f, resid, delta, loss = evaluate()
     initial_loss = loss.copy()
     alive = np.isfinite(loss)
     reference = np.maximum(reference, loss)
@@ -415,13 +399,22 @@ def train_seeds(
         state["velocity"] = {g: np.zeros_like(P[g]) for g in groups}
     for t in range(1, max_iter + 1):
         eta = per_seed(lr[:, t - 1])
-        resid *= scale
-        batch.backward(resid.astype(np.float64))
+        if delta is None:
+            resid *= scale
+            delta = resid.astype(np.float64)
+        batch.backward(delta)
         grads = batch.gradients(groups)
         saved = {g: P[g].copy() for g in groups}
         if solver == "adam":
-            step = per_seed(lr[:, t - 1] * np.sqrt(1 - BETA2**t) / (1 - BETA1**t))
+            step_size = lr[:, t - 1] * np.sqrt(1 - BETA2**t) / (1 - BETA1**t)
+            step = per_seed(step_size)
             for g in groups:
+                if spline is not None:  # the same operations, in one pass
+                    grad = np.ascontiguousarray(grads[g], dtype=np.float64)
+                    spline.adam(
+                        P[g], state["m"][g], state["v"][g], grad, step_size, BETA1, BETA2, EPS
+                    )
+                    continue
                 m, v, grad = state["m"][g], state["v"][g], grads[g].astype(dtype)
                 m *= BETA1
                 m += (1 - BETA1) * grad
@@ -437,7 +430,7 @@ def train_seeds(
         else:
             for g in groups:
                 P[g] += (-eta[g] * grads[g]).astype(dtype)
-        out_f, resid, loss = evaluate()
+        f, resid, delta, loss = evaluate()
         bad = ~np.isfinite(loss) | (loss > DIVERGENCE_FACTOR * reference)
         if bad.any():  # these seeds stop here; keep their arrays finite for the others
             alive &= ~bad
@@ -446,7 +439,10 @@ def train_seeds(
                 for arrays in state.values():
                     arrays[g][bad] = 0.0
             resid[bad] = 0.0
+            if delta is not None:
+                delta[bad] = 0.0
         history[t - 1] = loss
+    out_f = f.astype(dtype)
     size = np.abs(out_f).max(axis=(1, 2)) if out_f.size else np.zeros(S)
     runs = []
     for s in range(S):

@@ -12,5 +12,6 @@ FAMILY_CONSTRAINTS: dict = {
     "bias_std": [Interval(Real, 0, None, closed="left")],
     "trainable": [str, tuple, list],
     "learning_rate": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
+    "normalize_y": ["boolean"],
     "random_state": ["random_state"],
 }

@@ -30,6 +30,7 @@ from ._network import (
     resolve_trainable,
 )
 from ._optim import auto_learning_rate, optimizer_state_nbytes, train
+from ._targets import _normalized_targets, _target_normalization
 from ._threads import thread_policy
 from .exceptions import DivergenceWarning
 from .schedules import schedule_rates
@@ -60,9 +61,11 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
     ``1/(2N) sum_i w_i ||f(x_i) - y_i||^2`` (``N = n_samples * n_outputs``,
     sample weights normalized to mean one) by full-batch gradient descent with
     a fixed step, moving only the ``trainable`` parameter groups. This is the
-    network of the approximation theory of gradient-trained networks; with
-    ``normalize_y=False`` its infinite-width limit is
-    :class:`~sklearn_gdnet.NTKRegressor` with the same shared parameters.
+    network of the approximation theory of gradient-trained networks; its
+    infinite-width limit is :class:`~sklearn_gdnet.NTKRegressor` with the same
+    shared parameters (``normalize_y`` included: both estimators standardize
+    the targets by default, and ``normalize_y=False`` in both gives the
+    theory's network on the targets as given).
 
     By default (``normalize_y=True``) the network is trained on the targets
     centered and scaled to unit variance, and its predictions are mapped back,
@@ -160,10 +163,10 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         ``sample_weight``; a constant output is only centered) and return
         predictions in the units of ``y``, like ``GaussianProcessRegressor``
         and ``TransformedTargetRegressor`` with a ``StandardScaler``. ``False``
-        trains on ``y`` itself: the network of the theory, whose
-        infinite-width limit is ``NTKRegressor`` with the same shared
-        parameters; use it for targets of order one and for comparisons with
-        the kernel limit. The losses are those of the targets trained on.
+        trains on ``y`` itself: the network of the theory; use it for targets
+        of order one. Either way the infinite-width limit of the same training
+        is ``NTKRegressor`` with the same shared parameters, ``normalize_y``
+        among them. The losses are those of the targets trained on.
 
     momentum : float, default=0.0
         Heavy-ball momentum for ``solver="gd"``, in [0, 1).
@@ -768,24 +771,6 @@ class GDNetworkRegressor(RegressorMixin, BaseEstimator):
         return tags
 
 
-def _target_normalization(Y, w, normalize=True):
-    """Weighted mean and standard deviation of each output (zeros and ones if off).
-
-    Computed on ``Y`` divided by its largest magnitude, so that squares cannot
-    overflow. An output whose spread is below rounding of its mean is constant
-    and gets a scale of one, as in scikit-learn's scalers.
-    """
-    k = Y.shape[1]
-    if not normalize:
-        return np.zeros(k), np.ones(k)
-    size = _column_sizes(Y)
-    Z = Y / size
-    mean = w @ Z / w.sum()
-    std = np.sqrt(w @ (Z - mean) ** 2 / w.sum())
-    constant = std <= 10 * np.finfo(np.float64).eps * np.abs(mean)
-    return mean * size, np.where(constant, 1.0, std * size)
-
-
 def _check_representable(output_size, y_mean, y_std, dtype):
     """Refuse a network whose training predictions overflow once mapped back to y."""
     with np.errstate(over="ignore"):
@@ -797,27 +782,6 @@ def _check_representable(output_size, y_mean, y_std, dtype):
             f"{np.max(y_std):.3g} they exceed the range of {np.dtype(dtype)}. The "
             "initialization (weight_std, bias_std, depth) is too large for these inputs."
         )
-
-
-def _column_sizes(Y):
-    size = np.abs(Y).max(axis=0)
-    size[size == 0] = 1.0
-    return size
-
-
-def _normalized_targets(Y, y_mean, y_std, dtype):
-    """``(Y - mean) / std`` in the network's dtype, contiguous (``Y`` if off)."""
-    if not y_mean.any() and np.all(y_std == 1.0):
-        return np.ascontiguousarray(Y, dtype=dtype)
-    size = _column_sizes(Y)
-    # in units of the largest |y|: differences of huge values cannot overflow
-    Z = (Y / size - y_mean / size) / (y_std / size)
-    if not np.all(np.isfinite(Z)):
-        raise ValueError(
-            "The targets cannot be normalized: their spread is too small against "
-            "their size. Use normalize_y=False."
-        )
-    return np.ascontiguousarray(Z, dtype=dtype)
 
 
 def _check_memory(spec, X, groups, solver, momentum, continuing, needs_kernel):

@@ -24,6 +24,13 @@ decided by the same floating-point test as in the dense pass, ``x_i u_r + v_r >
 0`` (a sample exactly at a knot is inactive: ``phi'(0) = 0``), not by comparing
 ``x_i`` with a rounded knot. Sums are accumulated in float64.
 
+Where the optional C extension `sklearn_gdnet._spline` is built, each pass
+is one call to it (the boundaries in `_columns`, the outputs in `_outputs`,
+the sums of the residual in `_sums_over_active`), over every seed of a batch
+(`_batched`) at once, and gives the same numbers to the last bit: it follows
+these NumPy operations one by one (the private switch `USE_C` turns it off,
+for tests and benchmarks).
+
 The module has the interface of `_network` that the training loops use
 (`Workspace`, `forward`, `backward`, `gradients`, `jvp`, `workspace_nbytes`);
 `NetworkSpec.core` chooses it where it `applies`.
@@ -31,15 +38,20 @@ The module has the interface of `_network` that the training loops use
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
 from scipy import sparse
 
+try:  # optional C kernels (setup.py); without them NumPy does the same passes
+    from . import _spline
+except ImportError:  # pragma: no cover - depends on the build
+    _spline = None
+
 __all__ = [
     "FORCE",
     "MIN_WIDTH",
+    "USE_C",
     "computes",
     "Workspace",
     "applies",
@@ -66,6 +78,16 @@ MIN_WIDTH = 128
 #: when a specification first asks; the environment variable
 #: ``SKLEARN_GDNET_CORE`` sets it at import.
 FORCE = os.environ.get("SKLEARN_GDNET_CORE") or None
+
+#: Private switch for tests and benchmarks: False makes the passes use NumPy
+#: even where `_spline` is built (the same numbers, more slowly). The
+#: environment variable ``SKLEARN_GDNET_SPLINE=0`` sets it at import.
+USE_C = os.environ.get("SKLEARN_GDNET_SPLINE", "1") != "0"
+
+
+def _kernels():
+    """The C module `_spline` if it is built and `USE_C` is set, else None."""
+    return _spline if USE_C else None
 
 
 def computes(spec) -> bool:
@@ -209,6 +231,149 @@ def _boundaries(ws, u, v):
     return s, neg
 
 
+def _columns(ws, u, v):
+    """Each unit's boundary ``s``, column ``col`` and whether some unit has ``u < 0``.
+
+    ``u, v`` are 1-d (the units of every seed, one after the other). A unit's
+    column is its bin in the sums of `_active_sums` and `backward`: ``s`` for
+    units active above their knot, ``s + n + 1`` for those active below it.
+    Leaves ``s`` in ``ws.s`` for the next pass.
+    """
+    n = ws.n
+    spline = _kernels()
+    if spline is not None and ws.relu and u.dtype == ws.xp.dtype == v.dtype:
+        fresh = ws.s is None or ws.s.shape != u.shape
+        s = np.empty(u.shape, dtype=np.int64) if fresh else ws.s
+        col = np.empty(u.shape, dtype=np.int64)
+        any_neg = _spline.boundaries(
+            ws.xp, np.ascontiguousarray(u), np.ascontiguousarray(v), s, col, fresh
+        )
+        ws.s = s
+        return s, col, any_neg
+    s, neg = _boundaries(ws, u, v)
+    ws.s = s
+    col = s + neg * (n + 1) if ws.relu else s
+    return s, col, ws.relu and bool(neg.any())
+
+
+def _outputs(ws, u, v, alpha, b2):
+    """Outputs at the sorted samples of ``S`` networks, seeds along the first axis.
+
+    ``u, v`` (shape ``(S, m)``, the parameters' dtype, C-ordered) and
+    ``alpha`` (float64, ``(S, k, m)``) are the units' effective parameters,
+    ``b2`` (float64, ``(S, k)``) the output biases times their multiplier.
+    Returns the outputs ``x S1 + S0 + b2`` (float64, ``(S, k, n)``), the units'
+    columns (`_columns`, ``(S, m)``), whether some unit has ``u < 0``, and
+    whether each seed's coefficients ``alpha u, alpha v`` are finite. A seed
+    whose coefficients are not gets NaN outputs, and its units are taken as
+    inactive constants in the passes, so that the other seeds' stay finite.
+    """
+    S, m = u.shape
+    spline = _kernels()
+    if spline is not None and u.dtype == v.dtype:
+        u, v = np.ascontiguousarray(u), np.ascontiguousarray(v)
+        alpha = np.ascontiguousarray(alpha)
+        f, col, any_neg, finite = _c_outputs(spline, ws, u, v, alpha, b2)
+        if not finite.all():  # again, with the others only
+            if finite.any():
+                u, v, alpha = u.copy(), v.copy(), alpha.copy()
+                u[~finite], v[~finite], alpha[~finite] = 1.0, 0.0, 0.0
+                ws.s = None
+                f, col, any_neg, _ = _c_outputs(spline, ws, u, v, alpha, b2)
+            f[~finite] = np.nan
+        return f, col, any_neg, finite
+    coef = np.concatenate([alpha * u[:, None, :], alpha * v[:, None, :]], axis=1)
+    finite = np.isfinite(coef.sum(axis=(1, 2)))
+    if not finite.all():  # keep the others' passes finite
+        finite = np.isfinite(coef).all(axis=(1, 2))
+        u, v = u.copy(), v.copy()
+        u[~finite], v[~finite], coef[~finite] = 1.0, 0.0, 0.0
+        ws.s = None
+    _, col, any_neg = _columns(ws, u.reshape(-1), v.reshape(-1))
+    col = col.reshape(S, m)
+    f = _sums_at_samples(ws, coef, col, any_neg, b2)
+    f[~finite] = np.nan
+    return f, col, any_neg, finite
+
+
+def _c_outputs(spline, ws, u, v, alpha, b2):
+    """`_outputs` by the C kernels: their boundaries, then the sums at the samples."""
+    (S, m), k = u.shape, alpha.shape[1]
+    _, col, any_neg = _columns(ws, u.reshape(-1), v.reshape(-1))
+    col = col.reshape(S, m)
+    f = np.empty((S, k, ws.n))
+    finite = np.empty(S, dtype=np.int64)
+    spline.forward(u, v, alpha, col, ws.xs64, b2, any_neg, f, finite)
+    return f, col, any_neg, finite.astype(bool)
+
+
+def _sums_at_samples(ws, coef, col, any_neg, b2):
+    """Outputs ``x S1 + S0 + b2`` at the sorted samples, seeds along the first axis.
+
+    ``coef`` (float64, shape ``(S, 2 k, m)``) holds the units' slopes and
+    intercepts ``alpha u, alpha v``, ``col`` (shape ``(S, m)``) their columns
+    (`_columns`), ``b2`` (float64, ``(S, k)``) the output biases; returns
+    shape ``(S, k, n)``, float64. Units active above their knot enter a
+    cumulative sum from the left at their boundary, those active below it one
+    from the right.
+    """
+    S, k2, m = coef.shape
+    k, n = k2 // 2, ws.n
+    rows = (np.arange(S * k2) * (2 * (n + 1))).reshape(S, k2, 1)
+    bins = col[:, None, :] + rows
+    hist = np.bincount(bins.ravel(), weights=coef.ravel(), minlength=S * k2 * 2 * (n + 1))
+    hist = hist.reshape(S, k2, 2 * (n + 1))
+    sums = np.cumsum(hist[:, :, :n], axis=2)
+    if any_neg:
+        sums += np.cumsum(hist[:, :, : n + 1 : -1], axis=2)[:, :, ::-1]
+    f = sums[:, :k]
+    f *= ws.xs64
+    f += sums[:, k:]
+    f += b2[:, :, None]
+    return f
+
+
+def _sums_over_active(ws, delta, col, any_neg):
+    """Per seed and unit, the sums of ``delta`` and ``delta x`` over its active samples.
+
+    ``delta`` (float64, shape ``(S, k, n)``) is the residual at the sorted
+    samples, ``col`` (shape ``(S, m)``) the units' columns (`_columns`).
+    Returns ``G`` (shape ``(S, 2 k, m)``: the sums of ``delta``, then of
+    ``delta x``) and the totals ``T0`` (shape ``(S, k)``).
+
+    The sums from the right (columns ``0 .. n``: units active above their knot)
+    and, where some unit is active below its knot, from the left (columns
+    ``n + 1 .. 2 n + 1``) are two cumulative sums, read at the columns.
+    """
+    S, k, n = delta.shape
+    m = col.shape[1]
+    spline = _kernels()
+    if spline is not None:
+        G = np.empty((S, 2 * k, m))
+        T0 = np.empty((S, k))
+        spline.backward(
+            np.ascontiguousarray(delta, dtype=np.float64),
+            ws.xs64,
+            np.ascontiguousarray(col, dtype=np.int64),
+            any_neg,
+            G,
+            T0,
+        )
+        return G, T0
+    T = np.zeros((S, 2 * k, 2 * (n + 1)))
+    E = T[:, :, n + 2 :]
+    E[:, :k] = delta
+    np.multiply(E[:, :k], ws.xs64, out=E[:, k:])
+    np.cumsum(E[:, :, ::-1], axis=2, out=T[:, :, n - 1 :: -1] if n else T[:, :, :0])
+    # the total from the right, whether or not another seed of the batch has u < 0
+    T0 = T[:, :k, 0].copy()
+    if any_neg:  # (two separate sums: no cancellation between them)
+        np.cumsum(E, axis=2, out=E)
+    rows = (np.arange(S * 2 * k) * (2 * (n + 1))).reshape(S, 2 * k, 1)
+    G = T.ravel()[col[:, None, :] + rows]  # the rows' flat offsets
+    return G, T0
+
+
 def _misplaced(xp, s, u, v, neg, zero):
     """Indices of the boundaries ``s`` that disagree with the test of activity.
 
@@ -240,40 +405,20 @@ def _active_sums(ws, bins, coef):
     return S
 
 
-def _finite(coef):
-    """Whether the units' coefficients ``alpha u, alpha v`` are all finite.
-
-    They are exactly when ``u, v, alpha`` are (``0 * inf`` is NaN); one sum
-    decides in the usual case.
-    """
-    return math.isfinite(coef.sum()) or bool(np.isfinite(coef).all())
-
-
 def forward(params, spec, X, workspace: Workspace | None = None):
     """Network output ``f(X)`` of shape ``(n, n_outputs)``; see `_network.forward`."""
     ws = Workspace(spec, X, params["W1"].dtype) if workspace is None else workspace
     u, v, alpha = _effective(params, spec)
     c2 = spec.multipliers[1][1]
     ws.u, ws.v, ws.alpha = u, v, alpha
-    k = ws.k
-    coef = np.empty((2 * k, u.shape[0]))
-    np.multiply(alpha, u, out=coef[:k])
-    np.multiply(alpha, v, out=coef[k:])
-    ws.finite = _finite(coef)
+    b2 = c2 * params["b2"].astype(np.float64)
+    f, col, ws.any_neg, finite = _outputs(ws, u[None], v[None], alpha[None], b2[None])
+    ws.col, ws.finite = col[0], bool(finite[0])
     if not ws.finite:  # a diverged run: no output is meaningful
         ws.s = None
         ws.out.fill(np.nan)
         return ws.out
-    ws.s, neg = _boundaries(ws, u, v)
-    # a unit's column in the sums of `backward`; see there
-    ws.col = ws.s + neg * (ws.n + 1) if ws.relu else ws.s
-    ws.any_neg = ws.relu and bool(neg.any())
-    ws.bins = ws.col + ws.offsets[: 2 * k]
-    S = _active_sums(ws, ws.bins, coef)
-    f = S[:k]
-    f *= ws.xs64
-    f += S[k:]
-    f += c2 * params["b2"].astype(np.float64)[:, None]
+    f = f[0]
     return ws.unsort_into(ws.out, f.T)
 
 
@@ -284,23 +429,13 @@ def backward(params, spec, ws: Workspace, delta_out, lowest=1, **_):
     `gradients`. ``lowest`` and the dense core's keywords are accepted and
     ignored: the sums serve every group.
     """
-    n, k = ws.n, ws.k
-    # rows: e_i and e_i x_i (sorted); columns 0..n of T: sums from the right
-    # (units active above their knot), n+1..2n+1: sums from the left
-    T = np.zeros((2 * k, 2 * (n + 1)))
-    E = T[:, n + 2 :]
-    E[:k] = ws.sorted_rows(delta_out).T
-    np.multiply(E[:k], ws.xs64, out=E[k:])
-    np.cumsum(E[:, ::-1], axis=1, out=T[:, n - 1 :: -1] if n else T[:, :0])
-    if ws.any_neg:  # (two separate sums: no cancellation between them)
-        np.cumsum(E, axis=1, out=E)
-        ws.T0 = T[:k, 2 * n + 1].copy()
-    else:
-        ws.T0 = T[:k, 0].copy()
+    delta = ws.sorted_rows(delta_out).T.astype(np.float64)
     if not ws.finite:
-        ws.G = np.full((2 * k, ws.u.shape[0]), np.nan)
-    else:
-        ws.G = T[:, ws.col]
+        ws.G = np.full((2 * ws.k, ws.u.shape[0]), np.nan)
+        ws.T0 = delta.sum(axis=1)
+        return ws
+    G, T0 = _sums_over_active(ws, delta[None], ws.col[None], ws.any_neg)
+    ws.G, ws.T0 = G[0], T0[0]
     return ws
 
 
@@ -350,7 +485,7 @@ def jvp(params, spec, ws: Workspace, tangent):
         slope += tW2 * u
         intercept += tW2 * v
     if ws.finite:
-        S = _active_sums(ws, ws.bins, coef)
+        S = _active_sums(ws, ws.col + ws.offsets[: 2 * k], coef)
         d = S[:k] * ws.xs64 + S[k:]
     else:
         d = np.full((k, ws.n), np.nan)

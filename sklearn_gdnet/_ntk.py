@@ -37,6 +37,7 @@ from ._ntk_solvers import (
     spectral_factor,
     tile_budget,
 )
+from ._targets import _normalized_targets, _target_normalization
 from .kernels import _Recursion
 
 __all__ = ["NTKRegressor", "spectral_factor"]
@@ -104,9 +105,14 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
     This is the width -> infinity limit of
     :class:`~sklearn_gdnet.GDNetworkRegressor` with the same ``depth``,
     ``activation``, ``weight_std``, ``bias_std``, ``trainable``,
-    ``learning_rate`` and ``max_iter = n_steps``, averaged over its random
-    initialization. With ``finite_width=m`` it is instead the linearization of
-    one random network of width ``m``.
+    ``learning_rate``, ``normalize_y`` and ``max_iter = n_steps``, averaged
+    over its random initialization. With ``finite_width=m`` it is instead the
+    linearization of one random network of width ``m``.
+
+    By default (``normalize_y=True``, as in ``GDNetworkRegressor``) the
+    network is trained on the targets centered and scaled to unit variance,
+    and its predictions, standard deviations and covariances are mapped back
+    to the units of ``y``.
 
     ``solver`` picks how: exactly, from a Cholesky factorization or one
     eigendecomposition of the ``n x n`` training kernel, or from one
@@ -153,6 +159,15 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
         ``w / mean(w)``.
     dynamics : {"gd", "flow"}, default="gd"
         Discrete gradient-descent steps or gradient flow.
+    normalize_y : bool, default=True
+        Train on ``(y - mean) / std`` (each output, weighted by
+        ``sample_weight``; a constant output is only centered), exactly as
+        ``GDNetworkRegressor`` does, and return predictions in the units of
+        ``y``: means ``mean + std * m(x)``, standard deviations ``std * s(x)``
+        and covariances ``std**2 * C(x, x')`` for each output, where ``m``,
+        ``s``, ``C`` are those of the normalized targets. ``False`` trains on
+        ``y`` itself (the network of the theory, and ``KernelRidge`` with the
+        same kernel when converged).
     finite_width : int, default=None
         ``None``: the infinite-width limit (the analytic kernel). An integer
         ``m``: the linearization of one random network of width ``m``, drawn
@@ -197,8 +212,9 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
     solver_ : str
         The solver used.
     dual_coef_ : ndarray of shape (n_samples, n_outputs) or None
-        ``M y`` of the exact solvers: predictions are ``T(x, X) @ dual_coef_``.
-        ``None`` for the low-rank solvers.
+        ``M y`` of the exact solvers: predictions are ``T(x, X) @ dual_coef_``
+        (with ``normalize_y``: ``std * M (y - mean) / std``, and predictions
+        ``T(x, X) @ dual_coef_ + mean``). ``None`` for the low-rank solvers.
     eigenvalues_ : ndarray or None
         Eigenvalues of ``W^1/2 T W^1/2`` (weights of mean one; "eigh") or of
         ``Phi^T W Phi`` ("nystroem", "jacobian"), ascending; ``None`` after a
@@ -250,6 +266,12 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
 
         \\operatorname{Cov}(f_t(x), f_t(x')) = K(x, x') - T(x, X) M_t K(X, x')
             - K(x, X) M_t^T T(X, x') + T(x, X) M_t K(X, X) M_t^T T(X, x').
+
+    Here ``y`` is the target trained on: with ``normalize_y=True`` it is
+    ``(y - m) / s`` (``m``, ``s`` the weighted mean and standard deviation of
+    each output), the means are ``m + s f_t(x)``, the standard deviations
+    ``s`` times the above and the covariances ``s^2`` times it, which is how
+    ``GDNetworkRegressor(normalize_y=True)`` maps its network back.
 
     References
     ----------
@@ -309,6 +331,7 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
         learning_rate="auto",
         dynamics="gd",
         finite_width=None,
+        normalize_y=True,
         solver="auto",
         n_components=1000,
         centers="uniform",
@@ -326,6 +349,7 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.dynamics = dynamics
         self.finite_width = finite_width
+        self.normalize_y = normalize_y
         self.solver = solver
         self.n_components = n_components
         self.centers = centers
@@ -378,6 +402,9 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
         )
         Y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
         w, weight_scale = normalized_sample_weight(sample_weight, X)
+        # GDNetworkRegressor's normalization: the same weighted mean and scale
+        y_mean, y_std = _target_normalization(Y, w, self.normalize_y)
+        Y = _normalized_targets(Y, y_mean, y_std, np.float64)
         # The kernel is trained on the NNGP when only the output layer trains.
         trainable = "output" if self.kernel == "nngp" else self.trainable
         groups = resolve_trainable(trainable, self.depth)
@@ -435,11 +462,13 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
         spectrum = solution.spectrum
         self.eigenvalues_ = None if spectrum is None else spectrum.lam
         self.learning_rate_ = None if spectrum is None else spectrum.learning_rate
-        self.dual_coef_ = getattr(solution, "dual_coef", None)
+        dual = getattr(solution, "dual_coef", None)
+        self.dual_coef_ = None if dual is None else dual * y_std
         self.n_components_ = getattr(solution, "n_components", None)
         self.component_indices_ = getattr(solution, "indices", None)
         self._solution = solution
         self._y_ndim = y.ndim
+        self._y_mean, self._y_std = y_mean, y_std
         self._working_memory = self.working_memory
 
     # -- predict -----------------------------------------------------------------------
@@ -454,9 +483,25 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
         return tile_budget(self._working_memory)
 
     def _shape(self, values, dtype):
-        """``(..., n, k)`` -> ``(..., n)`` for 1-d targets, in the dtype of ``X``."""
+        """Means ``(..., n, k)`` of the normalized targets in the units of ``y``.
+
+        ``(..., n)`` for 1-d targets, in the dtype of ``X``.
+        """
+        with np.errstate(over="ignore"):  # refused by _as_dtype, with its reason
+            values = values * self._y_std + self._y_mean
         if self._y_ndim == 1:
             values = values[..., 0]
+        return _as_dtype(values, dtype)
+
+    def _spread(self, values, dtype, power=1):
+        """Standard deviations ``(..., n)`` (``power=2``: covariances ``(..., n, n)``)
+        of the normalized targets, per output in the units of ``y``.
+
+        ``(..., n)`` for 1-d targets, else ``(..., n, n_outputs)``.
+        """
+        scale = self._y_std**power
+        with np.errstate(over="ignore"):  # refused by _as_dtype, with its reason
+            values = values * scale[0] if self._y_ndim == 1 else values[..., None] * scale
         return _as_dtype(values, dtype)
 
     def _check_variance_memory(self, n_test=0, full=False):
@@ -489,11 +534,13 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
         y_mean : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Mean prediction, in the dtype of ``X``.
         y_std : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Standard deviation, the same for every output; only returned
-            when ``return_std`` is True.
+            Standard deviation, the same for every output up to the factor
+            ``std`` of that output with ``normalize_y``; only returned when
+            ``return_std`` is True.
         y_cov : ndarray of shape (n_samples, n_samples) or \
 (n_samples, n_samples, n_outputs)
-            Covariance, the same for every output; only returned when
+            Covariance, the same for every output up to the factor ``std**2``
+            of that output with ``normalize_y``; only returned when
             ``return_cov`` is True.
         """
         if return_std and return_cov:
@@ -504,17 +551,14 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
         if return_cov:
             self._check_variance_memory(X.shape[0], full=True)
             mean, cov = predict_covariance(sol, X, steps)
-            if self._y_ndim != 1:
-                cov = np.repeat(cov[:, :, None], mean.shape[1], axis=2)
-            return self._shape(mean, X.dtype), _as_dtype(cov, X.dtype)
+            return self._shape(mean, X.dtype), self._spread(cov, X.dtype, power=2)
         if return_std:
             self._check_variance_memory()
         means, stds = predict_tiles(sol, X, [steps], return_std, self._budget())
         mean = self._shape(means[0], X.dtype)
         if not return_std:
             return mean
-        std = stds[0] if self._y_ndim == 1 else np.repeat(stds[0][:, None], means[0].shape[1], 1)
-        return mean, _as_dtype(std, X.dtype)
+        return mean, self._spread(stds[0], X.dtype)
 
     def predict_path(self, X, n_steps, return_std=False):
         """Predictions after each of several numbers of steps, from the one fit.
@@ -564,10 +608,7 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
         mean = self._shape(np.stack(means), X.dtype)
         if not return_std:
             return mean
-        std = np.stack(stds)
-        if self._y_ndim != 1:
-            std = np.repeat(std[:, :, None], k, axis=2)
-        return mean, _as_dtype(std, X.dtype)
+        return mean, self._spread(np.stack(stds), X.dtype)
 
     def _validate_steps(self, n_steps):
         values = np.asarray(n_steps, dtype=object).ravel()
@@ -627,6 +668,7 @@ class NTKRegressor(RegressorMixin, BaseEstimator):
         n, k = mean.shape
         z = rng.standard_normal((n, k * n_samples))
         draws = mean[:, :, None] + (root @ z).reshape(n, k, n_samples)
+        draws = draws * self._y_std[:, None] + self._y_mean[:, None]
         if self._y_ndim == 1:
             draws = draws[:, 0, :]
         return _as_dtype(draws, X.dtype)

@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,7 +44,7 @@ from sklearn import get_config
 from sklearn.utils import check_random_state, gen_batches
 
 from . import _memory
-from ._activations import GaussHermiteDual
+from ._activations import MAX_SERIES_TERMS, HermiteSeriesDual
 from ._network import (
     NetworkSpec,
     Workspace,
@@ -53,8 +55,9 @@ from ._network import (
     lowest_layer,
 )
 from ._optim import auto_learning_rate
+from ._threads import n_threads, thread_policy
 from .exceptions import DivergenceWarning
-from .kernels import TILE, TILE_QUADRATURE, _kernel_diagonals, _kernel_matrices, _Recursion
+from .kernels import TILE, _kernel_diagonals, _kernel_matrices, _Recursion
 
 __all__ = [
     "AUTO_EXACT_MAX_SAMPLES",
@@ -382,11 +385,18 @@ class FittedKernels:
         return max(1, self.budget // (4 * 8 * max(Y.shape[1], 1)))
 
     def _analytic(self, X, Y, want_K, want_T):
+        # inside a tile worker the tiles are the parallelism: the kernel stays serial
+        n_jobs = 1 if getattr(_in_tile_worker, "active", False) else None
         if not (sparse.issparse(X) or sparse.issparse(Y)):
-            return _kernel_matrices(self.rec, X, Y, want_K=want_K, want_T=want_T)
+            return _kernel_matrices(self.rec, X, Y, want_K=want_K, want_T=want_T, n_jobs=n_jobs)
         return _blocked_pair(
             lambda A, B: _kernel_matrices(
-                self.rec, _dense(A), None if B is None else _dense(B), want_K=want_K, want_T=want_T
+                self.rec,
+                _dense(A),
+                None if B is None else _dense(B),
+                want_K=want_K,
+                want_T=want_T,
+                n_jobs=n_jobs,
             ),
             X,
             Y,
@@ -436,6 +446,65 @@ class FittedKernels:
 
 def _batches(X, edge):
     return gen_batches(X.shape[0], max(int(edge), 1))
+
+
+# --- row tiles on several threads ----------------------------------------------------
+
+#: Rows of one tile of the low-rank solvers at most: the tiles in flight (one per
+#: thread) stay small, and the threads' shares of the tiles stay even.
+MAX_TILE_ROWS = 4096
+
+_in_tile_worker = threading.local()
+
+
+def tile_threads(kernels) -> int:
+    """Threads that process row tiles (inside `thread_policy`); 1 for a finite network.
+
+    The network's forward and backward passes parallelize their own products.
+    """
+    return 1 if kernels.network is not None else n_threads()
+
+
+def parallel_tiles(work, batches, n_slots):
+    """``work(rows, slot)`` for every tile, on ``n_slots`` threads.
+
+    Thread ``slot`` (``0`` is the caller) takes the tiles ``slot, slot +
+    n_slots, ...`` in order, so that per-slot accumulators need no lock and,
+    added in the order of the slots, give the same bits on every run (with the
+    same number of threads). Run inside `thread_policy`, so that each thread's
+    BLAS calls are single-threaded: a BLAS library's own threads spin, and wait
+    for the one that another process has descheduled, at every product. The
+    first error is raised after every thread has finished its current tile.
+    """
+    batches = list(batches)
+    n_slots = max(1, min(int(n_slots), len(batches)))
+    stop = []
+
+    def drain(slot):
+        _in_tile_worker.active = True
+        try:
+            for rows in batches[slot::n_slots]:
+                if stop:
+                    return
+                work(rows, slot)
+        except BaseException:
+            stop.append(True)  # the other threads stop after their current tile
+            raise
+        finally:
+            _in_tile_worker.active = False
+
+    if n_slots == 1:
+        drain(0)
+        return
+    with ThreadPoolExecutor(n_slots - 1, thread_name_prefix="sklearn_gdnet_tiles") as pool:
+        futures = [pool.submit(drain, slot) for slot in range(1, n_slots)]
+        try:
+            drain(0)
+        finally:
+            errors = [f.exception() for f in futures]
+        for error in errors:
+            if error is not None:
+                raise error
 
 
 def _as_float64(X):
@@ -490,13 +559,13 @@ def _check_finite_kernel(values, X):
 def kernel_scratch_bytes(rec) -> int:
     """Scratch of the kernel recursion: temporaries of one tile per thread.
 
-    About sixteen ``TILE x TILE`` arrays for closed-form dual maps; for
-    quadrature, six ``TILE_QUADRATURE^2 x nodes`` arrays (at most 256 nodes).
+    About sixteen ``TILE x TILE`` arrays; Hermite-series dual maps add the
+    coefficients of a tile's rows and columns (four functions, at most
+    ``MAX_SERIES_TERMS`` terms each).
     """
-    if isinstance(rec.dual, GaussHermiteDual):
-        per_thread = 6 * TILE_QUADRATURE**2 * 256 * 8
-    else:
-        per_thread = 16 * TILE**2 * 8
+    per_thread = 16 * TILE**2 * 8
+    if isinstance(rec.dual, HermiteSeriesDual):
+        per_thread += 2 * 4 * MAX_SERIES_TERMS * TILE * 8
     return per_thread * (os.cpu_count() or 1)
 
 
@@ -524,7 +593,10 @@ def solver_memory(
     if solver == "nystroem":
         M = min(n_components, n)
         row = 8 * (2 * M + k + d) + workspace
-        return base + LOW_RANK_MEMORY_FACTOR * 8.0 * M * M + 8 * M * d + min(budget, n * row)
+        # each tile thread beyond the first sums into its own M x M accumulator
+        # (the normalization and the accumulators are alive together)
+        factor = max(LOW_RANK_MEMORY_FACTOR, 1 + _planned_tile_threads(network_spec))
+        return base + factor * 8.0 * M * M + 8 * M * d + min(budget, n * row)
     if solver == "jacobian":
         if network_spec is None:  # refused by the solver, with its reason
             return base
@@ -532,6 +604,14 @@ def solver_memory(
         row = 8 * (2 * r + k) + workspace
         return base + LOW_RANK_MEMORY_FACTOR * 8.0 * r * r + 8 * r * k + min(budget, n * row)
     raise ValueError(f"Unknown solver {solver!r}.")
+
+
+def _planned_tile_threads(network_spec):
+    """Threads that will share the tiles (`tile_threads` inside the thread policy)."""
+    if network_spec is not None:
+        return 1
+    with thread_policy():
+        return n_threads()
 
 
 def choose_solver(solver, *, n, n_steps, network_spec, groups, memory_of):
@@ -735,24 +815,41 @@ def _eigh_solution(kernels, X, Y, w, dynamics, S, lower):
 class _Normalization:
     """``N`` with ``N N^T = A^+`` for a PSD ``A`` (the centers' kernel).
 
-    A Cholesky factor ``A = L L^T`` when it is well conditioned (``N = L^-T``,
-    applied by triangular solves), else the pseudo-inverse square root from an
-    eigendecomposition, eigenvalues at or below ``m eps lambda_max`` dropped.
+    A Cholesky factor ``A = L L^T`` when its reciprocal condition number
+    exceeds ``rcond`` (``N = L^-T``, applied by triangular solves), else the
+    pseudo-inverse square root from an eigendecomposition, eigenvalues at or
+    below ``rcond lambda_max`` dropped, and those not above ten times the
+    rounding level that the most negative computed eigenvalue shows.
+    ``rcond=None`` is ``m eps``, the resolution of the converged minimum-norm
+    solution.
+
+    With ``invert=True`` the Cholesky factor is inverted once (``L^-1``, in
+    place, about ``m^3 / 3`` flops) and every tile is multiplied by it: a
+    triangular product runs about 1.4 times faster than a triangular solve
+    (benchmarks/bench_ntk.py), and both lose the same ``eps cond(L)``.
     """
 
-    def __init__(self, A):
+    def __init__(self, A, rcond=None, invert=False):
         m = A.shape[0]
+        rcond = m * EPS if rcond is None else rcond
         # A is symmetric: its transpose is the F-ordered array LAPACK works on in place
         At = A.T if A.flags.c_contiguous else np.asfortranarray(A)
         diagonal = At.diagonal().copy()
-        factor = _cholesky_if_well_posed(At, m * EPS)
+        factor = _cholesky_if_well_posed(At, rcond)
+        self.L_inv = None
         if factor is not None:
             self.L, self.N = factor[0], None
             self.rank = m
+            if invert:
+                # the lower triangle only; the upper one keeps A's entries, never read
+                L_inv, info = linalg.lapack.dtrtri(self.L, lower=1, overwrite_c=1)
+                if info == 0:
+                    self.L, self.L_inv = None, L_inv
             return
         np.fill_diagonal(At, diagonal)  # the factorization left the upper triangle intact
         s, Q = linalg.eigh(At, lower=False, overwrite_a=True, check_finite=False, driver="evr")
-        keep = s > m * EPS * max(float(s[-1]), 0.0)
+        noise = 10.0 * max(-float(s[0]), 0.0) if s.size else 0.0
+        keep = s > max(rcond * max(float(s[-1]), 0.0), noise)
         self.L, self.N = None, Q[:, keep] / np.sqrt(s[keep])
         self.rank = int(keep.sum())
 
@@ -760,6 +857,11 @@ class _Normalization:
         """``K(x, C) N`` for a tile ``K_rows`` of shape ``(t, m)`` (overwritten)."""
         if self.N is not None:
             return K_rows @ self.N
+        if self.L_inv is not None:  # (L^-1 K^T)^T, in place on the F-ordered K^T
+            out = blas.dtrmm(
+                1.0, self.L_inv, np.asfortranarray(K_rows.T), side=0, lower=1, overwrite_b=1
+            )
+            return out.T
         # X L^T = K  <=>  L X^T = K^T, solved in place on the F-ordered K^T
         out = blas.dtrsm(
             1.0, self.L, np.asfortranarray(K_rows.T), side=0, lower=1, trans_a=0, overwrite_b=1
@@ -770,6 +872,8 @@ class _Normalization:
         """``N @ U``."""
         if self.N is not None:
             return self.N @ U
+        if self.L_inv is not None:  # L^-T U
+            return blas.dtrmm(1.0, self.L_inv, np.asfortranarray(U), side=0, lower=1, trans_a=1)
         return linalg.solve_triangular(self.L, U, lower=True, trans="T", check_finite=False)
 
 
@@ -831,26 +935,44 @@ def nystroem_centers(kernels, X, w, n_components, rule, random_state, budget):
     return np.sort(np.argpartition(keys, n_components - 1)[:n_components])
 
 
-def _accumulate(features_of, X, Y, w, r, budget, row_bytes):
-    """``Phi^T W Phi`` and ``Phi^T W Y`` over row tiles of ``X``."""
+def _accumulate(features_of, X, Y, w, r, budget, row_bytes, n_slots=1):
+    """``Phi^T W Phi`` (its upper triangle, F-ordered) and ``Phi^T W Y`` over row tiles.
+
+    ``n_slots`` threads each take every ``n_slots``-th tile of ``budget /
+    n_slots`` bytes and accumulate into their own pair of sums, added at the end
+    in a fixed order.
+    """
     n, k = Y.shape
     sw = np.sqrt(w)
-    C = np.zeros((r, r), order="F")
-    b = np.zeros((r, k))
-    for rows in gen_batches(n, rows_per_tile(row_bytes, budget, n)):
+    n_slots = max(1, min(n_slots, n))
+    step = min(rows_per_tile(row_bytes, budget // n_slots, n), MAX_TILE_ROWS)
+    batches = list(gen_batches(n, step))
+    n_slots = min(n_slots, len(batches))
+    Cs = [np.zeros((r, r), order="F") for _ in range(n_slots)]
+    bs = [np.zeros((r, k)) for _ in range(n_slots)]
+
+    def work(rows, slot):
         B = features_of(X[rows])
         if not np.all(np.isfinite(B)):
             _check_finite_kernel(B, X[rows])
         B *= sw[rows, None]
         # C += B^T B on the upper triangle: B^T is F-ordered, so BLAS reads it in place
-        C = blas.dsyrk(1.0, np.asfortranarray(B.T), beta=1.0, c=C, trans=0, lower=0, overwrite_c=1)
-        b += B.T @ (sw[rows, None] * Y[rows])
-    C = np.triu(C) + np.triu(C, 1).T
+        Cs[slot] = blas.dsyrk(
+            1.0, np.asfortranarray(B.T), beta=1.0, c=Cs[slot], trans=0, lower=0, overwrite_c=1
+        )
+        bs[slot] += B.T @ (sw[rows, None] * Y[rows])
+
+    parallel_tiles(work, batches, n_slots)
+    C, b = Cs[0], bs[0]
+    for C_other, b_other in zip(Cs[1:], bs[1:]):
+        C += C_other
+        b += b_other
     return C, b
 
 
 def _low_rank_spectrum(C, b, dynamics, n_rows):
-    lam, U = linalg.eigh(C, overwrite_a=True, check_finite=False, driver="evr")
+    """Eigendecomposition of ``C`` (its upper triangle is read, and overwritten)."""
+    lam, U = linalg.eigh(C, lower=False, overwrite_a=True, check_finite=False, driver="evr")
     spectrum = Spectrum(lam, U.T @ b, dynamics, n_rows)
     spectrum.check_steps(dynamics.n_steps, stacklevel=6)
     return spectrum, U
@@ -867,18 +989,29 @@ def solve_nystroem(kernels, X, Y, w, dynamics, *, n_components, centers, random_
     Xc = X[idx]
     T_cc = kernels.tangent(Xc)
     _check_finite_kernel(T_cc, Xc)
-    norm = _Normalization(T_cc)
-    del T_cc
     M = idx.size
     row_bytes = 8 * (2 * M + Y.shape[1] + (X.shape[1] if sparse.issparse(X) else 0))
     if kernels.network is not None:
         row_bytes += kernels.network.workspace_row_bytes()
-    C, b = _accumulate(
-        lambda Xt: norm.features(kernels.tangent(Xt, Xc)), X, Y, w, norm.rank, budget, row_bytes
-    )
-    spectrum, U = _low_rank_spectrum(C, b, dynamics, n)
-    del C
-    projection = norm.times(U)  # T(x, C) @ projection = U^T phi(x)
+    # One thread per BLAS call, the threads on tiles of rows: under contention the
+    # BLAS's own threads spin and wait for the one that is descheduled.
+    with thread_policy():
+        norm = _Normalization(T_cc, invert=True)
+        del T_cc
+        C, b = _accumulate(
+            lambda Xt: norm.features(kernels.tangent(Xt, Xc)),
+            X,
+            Y,
+            w,
+            norm.rank,
+            budget,
+            row_bytes,
+            n_slots=tile_threads(kernels),
+        )
+        spectrum, U = _low_rank_spectrum(C, b, dynamics, n)
+        del C
+        projection = norm.times(U)  # T(x, C) @ projection = U^T phi(x)
+        del U
     return NystroemSolution(
         kernels=kernels,
         X_fit=X,
@@ -984,6 +1117,18 @@ class _Solution:
         """The ``n_steps`` of the fit (None: converged)."""
         return None if self.spectrum is None else self.spectrum.dynamics.n_steps
 
+    # The means alone need no projection of every point: with ``project(x) =
+    # rows(x) @ R``, ``means = rows(x) @ (R (g * beta))``, one coefficient column
+    # per output and step (for the Nystroem features an ``M x k`` product per
+    # tile instead of ``M x M``).
+    def mean_coefficients(self, steps):
+        """``(n_rows, k)`` per step, with ``means = self.rows(X_t) @ coefficients``."""
+        beta = self.spectrum.beta
+        return [self._right(self.spectrum.factor(s)[:, None] * beta) for s in steps]
+
+    def mean_row_bytes(self):
+        return self.row_bytes(False)
+
 
 @dataclass
 class CholeskySolution(_Solution):
@@ -1003,6 +1148,12 @@ class CholeskySolution(_Solution):
 
     def means(self, T, steps):
         return [T @ self.dual_coef for _ in steps]
+
+    def rows(self, X_t):
+        return self.project(X_t)
+
+    def mean_coefficients(self, steps):
+        return [self.dual_coef for _ in steps]
 
     def influence(self, T, g=None):
         """``T(x, X) M`` for the rows ``T`` of ``T(x, X)``."""
@@ -1056,6 +1207,12 @@ class DenseSpectralSolution(_Solution):
     def project(self, X_t):
         return (self.kernels.tangent(X_t, self.X_fit) * self.sw) @ self.V
 
+    def rows(self, X_t):
+        return self.kernels.tangent(X_t, self.X_fit)
+
+    def _right(self, coef):
+        return self.sw[:, None] * (self.V @ coef)
+
     def means(self, P, steps):
         return [P @ (self.spectrum.factor(s)[:, None] * self.spectrum.beta) for s in steps]
 
@@ -1101,14 +1258,24 @@ class NystroemSolution(_LowRankSolution):
     """Nystroem features on the centers ``Xc``; ``p(x) = T(x, C) @ projection``.
 
     The ensemble variance uses the Nystroem approximation of the NNGP on the
-    same centers, ``K~ = Psi Psi^T``, for the training points, and the exact
-    ``K(x, x')`` between test points: with ``R = U^T Phi^T W Psi``,
+    same centers, ``K~(x, x') = K(x, C) K(C, C)^+ K(C, x')``, for the training
+    points, and the exact ``K(x, x')`` between test points. With
+    ``a(x) = W Phi U (g * p(x))`` (the influence of the training targets on
+    ``x``), ``E = K(C, X) W Phi U`` (accumulated over row tiles),
+    ``B = K(C, C)^+ E`` and ``H = E^T B``,
 
-        Cov(x, x') = K(x, x') - psi(x).psi(x') + q(x).q(x'),
-        q(x) = psi(x) - R^T (g * p(x)),
+        Cov(x, x') = K(x, x') - K~(x, X) a(x') - a(x)^T K~(X, x') + a(x)^T K~(X, X) a(x')
+                   = K(x, x') - b(x).(g p(x')) - (g p(x)).b(x') + (g p(x))^T H (g p(x')),
+        b(x) = B^T K(C, x),
 
-    which is the exact formula for the approximated kernels, positive
-    semi-definite, and equal to the exact one when every point is a center.
+    the exact formula for the approximated kernels, equal to the exact one
+    when every point is a center. It is written so that ``K(C, C)^+`` (whose
+    condition number exceeds ``1e12`` for a few thousand centers on the
+    sphere) only ever acts on ``E``, which lies in the range of ``K(C, C)``:
+    the products ``K(x, C) B`` and ``E^T B`` are then backward stable, whereas
+    the Nystroem residual ``K(x, x) - K(x, C) K(C, C)^+ K(C, x)`` that the
+    algebraically equal form ``K - psi psi^T + q q^T`` computes loses about
+    ``eps cond(K(C, C))`` relative to ``K(x, x)``.
     """
 
     Xc: object = None
@@ -1128,44 +1295,68 @@ class NystroemSolution(_LowRankSolution):
     def project(self, X_t):
         return self.kernels.tangent(X_t, self.Xc) @ self.projection
 
+    def rows(self, X_t):
+        return self.kernels.tangent(X_t, self.Xc)
+
+    def _right(self, coef):
+        return self.projection @ coef
+
+    def mean_row_bytes(self):
+        extra = self.kernels.network.workspace_row_bytes() if self.kernels.network else 0
+        return 8 * (self.projection.shape[0] + 2) + extra
+
     def variance_memory(self, n_test, budget):
-        # the centers' NNGP and its normalization, R, and a tile of the pass
+        # the centers' NNGP and its normalization, E (one per tile thread), B and H,
+        # and the tiles of the pass
         M, r = self.projection.shape
-        need = 3 * 8.0 * M * M + budget + 3 * 8.0 * n_test * (n_test + M + r)
-        return need, f"the NNGP's Nystroem features on {M} centers"
+        threads = 1 if self.kernels.network is not None else _planned_tile_threads(None)
+        need = 3 * 8.0 * M * M + (2 + threads) * 8.0 * M * r + budget
+        need += 3 * 8.0 * n_test * (n_test + M + r)
+        return need, f"the NNGP on {M} centers"
 
     def _variance_terms(self):
-        K_cc = self.kernels.nngp(self.Xc)
-        norm_K = _Normalization(K_cc)
-        del K_cc
         M, r = self.projection.shape
         X, n = self.X_fit, self.n_train()
-        R = np.zeros((r, norm_K.rank))
-        step = rows_per_tile(self.row_bytes(True), self.kernels.budget, n)
-        for rows in gen_batches(n, step):
+        n_slots = tile_threads(self.kernels)
+        step = rows_per_tile(self.row_bytes(True), self.kernels.budget // n_slots, n)
+        batches = list(gen_batches(n, min(step, MAX_TILE_ROWS)))
+        n_slots = min(n_slots, len(batches))
+        Ets = [np.zeros((r, M)) for _ in range(n_slots)]
+
+        def work(rows, slot):  # a sum per thread
             K_t, T_t = self.kernels.both(X[rows], self.Xc)
             P_t = T_t @ self.projection
             P_t *= self.w[rows, None]
-            R += P_t.T @ norm_K.features(K_t)
-        return norm_K, R
+            Ets[slot] += P_t.T @ K_t
 
-    def _psi_q(self, X_t, P, g, ctx):
-        norm_K, R = ctx
-        psi = norm_K.features(self.kernels.nngp(X_t, self.Xc))
-        return psi, psi - (P * g) @ R
+        parallel_tiles(work, batches, n_slots)
+        Et = Ets[0]
+        for other in Ets[1:]:
+            Et += other
+        # E is in the range of K(C, C): any backward-stable solve serves, however
+        # ill-conditioned K(C, C) is, so the resolution is rounding's, not m eps
+        norm_K = _Normalization(self.kernels.nngp(self.Xc), rcond=4 * EPS)
+        B = norm_K.times(norm_K.features(Et.copy()).T)  # K(C, C)^+ E
+        H = Et @ B
+        return B, 0.5 * (H + H.T)
+
+    def _b(self, X_t, ctx):
+        return self.kernels.nngp(X_t, self.Xc) @ ctx[0]
 
     def variances(self, X_t, P, steps, ctx):
         kd = self.kernels.nngp_diag(X_t)
+        b = self._b(X_t, ctx)
         out = []
         for s in steps:
-            psi, q = self._psi_q(X_t, P, self.spectrum.factor(s), ctx)
-            var = kd - np.einsum("ij,ij->i", psi, psi) + np.einsum("ij,ij->i", q, q)
+            a = P * self.spectrum.factor(s)
+            var = kd - 2.0 * np.einsum("ij,ij->i", a, b) + np.einsum("ij,ij->i", a @ ctx[1], a)
             out.append(np.maximum(var, 0.0))
         return out
 
     def covariance(self, X, P, g, ctx):
-        psi, q = self._psi_q(X, P, g, ctx)
-        return self.kernels.nngp(X) - psi @ psi.T + q @ q.T
+        a = P * g
+        ab = a @ self._b(X, ctx).T
+        return self.kernels.nngp(X) - ab - ab.T + (a @ ctx[1]) @ a.T
 
 
 @dataclass
@@ -1192,6 +1383,12 @@ class JacobianSolution(_LowRankSolution):
 
     def project(self, X_t):
         return jacobian_features(self.kernels.network, X_t) @ self.U
+
+    def rows(self, X_t):
+        return jacobian_features(self.kernels.network, X_t)
+
+    def _right(self, coef):
+        return self.U @ coef
 
     def variance_memory(self, n_test, budget):
         r = self.U.shape[1]
@@ -1260,18 +1457,34 @@ def predict_tiles(solution, X, steps, want_std, budget):
     k = solution.spectrum.beta.shape[1] if solution.spectrum else solution.dual_coef.shape[1]
     means = [np.empty((n, k)) for _ in steps]
     stds = [np.empty(n) for _ in steps] if want_std else None
-    ctx = solution.variance_context() if want_std else None
-    row_bytes = solution.row_bytes(want_std) + (8 * X.shape[1] if sparse.issparse(X) else 0)
-    for rows in gen_batches(n, rows_per_tile(row_bytes, budget, n)):
+    row_bytes = solution.row_bytes(want_std) if want_std else solution.mean_row_bytes()
+    row_bytes += 8 * X.shape[1] if sparse.issparse(X) else 0
+    # the means alone: one product with the coefficients of every step
+    coefs = None if want_std else np.hstack(solution.mean_coefficients(steps))
+
+    def work(rows, slot):  # each tile writes its own rows of the outputs
         X_t = X[rows]
+        if not want_std:
+            R = solution.rows(X_t)
+            if not np.all(np.isfinite(R)):
+                _check_finite_kernel(R, X_t)
+            values = R @ coefs
+            for i, out in enumerate(means):
+                out[rows] = values[:, i * k : (i + 1) * k]
+            return
         P = solution.project(X_t)
         if not np.all(np.isfinite(P)):
             _check_finite_kernel(P, X_t)
         for out, mean in zip(means, solution.means(P, steps)):
             out[rows] = mean
-        if want_std:
-            for out, var in zip(stds, solution.variances(X_t, P, steps, ctx)):
-                out[rows] = np.sqrt(var)
+        for out, var in zip(stds, solution.variances(X_t, P, steps, ctx)):
+            out[rows] = np.sqrt(var)
+
+    with thread_policy():  # see solve_nystroem
+        ctx = solution.variance_context() if want_std else None
+        n_slots = tile_threads(solution.kernels)
+        step = rows_per_tile(row_bytes, budget // max(n_slots, 1), n)
+        parallel_tiles(work, gen_batches(n, min(step, MAX_TILE_ROWS)), n_slots)
     for mean in means:
         if not np.all(np.isfinite(mean)):
             raise FloatingPointError(

@@ -153,6 +153,24 @@ def matmul(A, B, out):
         drain()
     finally:
         stop.append(True)  # after an interrupt, helpers finish their block and stop
-        for future in futures:
-            future.result()
+        _wait_for(futures)
     return out
+
+
+def _wait_for(futures):
+    """Wait until every helper has stopped, even through a ``KeyboardInterrupt``.
+
+    An interrupt that arrives while waiting is raised only once no helper can
+    write into the product any more: the caller's rollback must not race with
+    a block still being computed.
+    """
+    interrupt = None
+    for future in futures:
+        while True:
+            try:
+                future.result()
+                break
+            except KeyboardInterrupt as exc:
+                interrupt = exc
+    if interrupt is not None:
+        raise interrupt

@@ -22,6 +22,14 @@ use every core. The diagonal is computed by the same recursion on the
 diagonal alone and written into the matrix, so ``diag(X)`` and ``K(X)``
 agree exactly. Inputs of any float dtype are computed in float64.
 
+Dual maps without a closed form (tanh, sigmoid, softplus, gelu) are Hermite
+series (:class:`~sklearn_gdnet._activations.HermiteSeriesDual`): every matrix
+they build is symmetric and positive semi-definite by construction, accurate to
+1e-6 relative to ``sqrt(k(x, x) k(x', x'))``, and variances beyond the series'
+range are refused. Hyperparameters (depth, scales, bounds, activation) and
+inputs (NaN, inf, no features) are validated with errors that name the problem;
+a recursion that overflows float64 raises instead of returning inf or NaN.
+
 Parametrization: the NNGP is the same under the NTK and the standard
 parametrization (same function at initialization), so :class:`NNGP` accepts
 both. Under the standard parametrization the tangent kernel grows linearly
@@ -31,23 +39,24 @@ so :class:`NTK` rejects ``parametrization="standard"``.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
+from numbers import Integral, Real
 
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
+from sklearn.utils import check_array
 
-from ._activations import ACTIVATIONS, GaussHermiteDual, gauss_hermite_nodes_for, get_activation
+from ._activations import ACTIVATIONS, get_activation
 from ._funk_hecke import sphere_eigenvalues
 from ._network import resolve_trainable
 
 __all__ = ["NNGP", "NTK", "nngp_ntk", "sphere_eigenvalues"]
 
-#: Tile edge for closed-form dual maps; quadrature duals use smaller tiles (their
-#: temporaries carry one axis of quadrature nodes).
-TILE = 128  # 128 x 128 doubles = 128 KiB: a tile's temporaries stay in L2
-TILE_QUADRATURE = 48
+#: Tile edge: 128 x 128 doubles = 128 KiB, so a tile's temporaries stay in L2.
+TILE = 128
 #: Below this many kernel entries, threads cost more than they save.
 PARALLEL_MIN_ENTRIES = 250_000
 
@@ -65,6 +74,7 @@ class _Recursion:
 
     @classmethod
     def build(cls, depth, activation, weight_std, bias_std, trainable="all"):
+        _check_family(depth, activation, weight_std, bias_std)
         groups = resolve_trainable(trainable, depth)
         layers = range(1, depth + 2)
         return cls(
@@ -74,6 +84,75 @@ class _Recursion:
             sb2=float(bias_std) ** 2,
             w_trained=tuple(f"W{l}" in groups for l in layers),
             b_trained=tuple(f"b{l}" in groups for l in layers),
+        )
+
+
+def _check_family(depth, activation, weight_std, bias_std):
+    """Clear errors for hyperparameters the recursion cannot use."""
+    if isinstance(depth, bool) or not isinstance(depth, Integral) or depth < 1:
+        raise ValueError(f"depth must be an integer >= 1 (hidden layers), got {depth!r}.")
+    if not isinstance(activation, str):
+        raise ValueError(
+            f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}."
+        )
+    get_activation(activation)  # the table's error for unknown names
+    for name, value, low in (("weight_std", weight_std, "> 0"), ("bias_std", bias_std, ">= 0")):
+        ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok or (value <= 0 if low == "> 0" else value < 0):
+            raise ValueError(f"{name} must be a finite number {low}, got {value!r}.")
+
+
+def _check_bounds(name, bounds):
+    if isinstance(bounds, str) and bounds == "fixed":
+        return
+    try:
+        low, high = (float(b) for b in np.asarray(bounds, dtype=float).reshape(2))
+    except (TypeError, ValueError):
+        low = high = math.nan
+    if not (0 < low < high < math.inf):
+        raise ValueError(
+            f"{name}_bounds must be 'fixed' or a pair (lower, upper) of finite numbers "
+            f"with 0 < lower < upper, got {bounds!r}."
+        )
+
+
+def _check_inputs(X, Y=None):
+    """``X`` (and ``Y``) as finite 2-d float arrays with the same features."""
+    arrays = []
+    for name, A in (("X", X), ("Y", Y)):
+        if A is None and name == "Y":
+            arrays.append(None)
+            continue
+        if A is None:
+            raise ValueError("X is None; pass an array of shape (n_samples, n_features).")
+        A = check_array(
+            np.atleast_2d(A),  # a 1-d array is one sample, as for scikit-learn's kernels
+            dtype=(np.float64, np.float32),
+            ensure_min_samples=0,
+            input_name=name,
+        )
+        arrays.append(A)
+    X, Y = arrays
+    if Y is not None and Y.shape[1] != X.shape[1]:
+        raise ValueError(
+            f"X has {X.shape[1]} features but Y has {Y.shape[1]}; they must have the same."
+        )
+    return X, Y
+
+
+def _overflow_checked():
+    # Huge inputs overflow inside the recursion; the outputs are checked for
+    # finiteness afterwards, with one clear error instead of a trail of warnings.
+    return np.errstate(over="ignore", invalid="ignore")
+
+
+def _check_finite_output(M, X):
+    if not np.all(np.isfinite(M)):
+        largest = float(np.max(np.einsum("ij,ij->i", X, X), initial=0.0)) if X.size else 0.0
+        raise ValueError(
+            "The kernel of these inputs is not finite: the recursion overflows float64 "
+            f"(largest squared input norm: {largest:.3g}). Rescale X, for example with "
+            "sklearn.preprocessing.StandardScaler, or reduce weight_std and bias_std."
         )
 
 
@@ -170,18 +249,6 @@ def _diagonal_with_gradient(rec, sq_norms):
     return qs, dqs
 
 
-def _fix_quadrature(rec, *diagonals):
-    # One Gauss-Hermite rule for the whole matrix, sized by its largest variance,
-    # so that every entry (and the diagonal) comes from the same formula.
-    if not isinstance(rec.dual, GaussHermiteDual) or rec.dual.n_nodes is not None:
-        return rec
-    q_max = max(float(np.max(q, initial=0.0)) for qs in diagonals for q in qs[:-1])
-    n_nodes = gauss_hermite_nodes_for(q_max)
-    return _Recursion(
-        rec.depth, rec.dual.with_nodes(n_nodes), rec.sw2, rec.sb2, rec.w_trained, rec.b_trained
-    )
-
-
 def _n_threads(n_jobs, n_entries):
     if n_jobs is not None:
         return max(1, os.cpu_count() + 1 + n_jobs if n_jobs < 0 else n_jobs)
@@ -203,12 +270,11 @@ def _kernel_matrices(rec, X, Y=None, *, want_K=True, want_T=True, n_jobs=None):
     d = X.shape[1]
     qx, tx = _diagonal(rec, np.einsum("ij,ij->i", X, X) / d)
     qy, ty = (qx, tx) if symmetric else _diagonal(rec, np.einsum("ij,ij->i", Y, Y) / d)
-    rec = _fix_quadrature(rec, qx, qy)
     n_x, n_y = X.shape[0], Y.shape[0]
     K_out = np.empty((n_x, n_y)) if want_K else None
     T_out = np.empty((n_x, n_y)) if want_T else None
     # The recursion needs K even when only T is returned; T needs nothing more.
-    edge = TILE_QUADRATURE if isinstance(rec.dual, GaussHermiteDual) else TILE
+    edge = TILE
     tiles = [(i, j) for i in range(0, n_x, edge) for j in range(i if symmetric else 0, n_y, edge)]
 
     def work(i, j):
@@ -221,8 +287,9 @@ def _kernel_matrices(rec, X, Y=None, *, want_K=True, want_T=True, n_jobs=None):
             if out is None:
                 continue
             if on_diag:
-                if isinstance(rec.dual, GaussHermiteDual):  # the rule is not symmetric
-                    tile = 0.5 * (tile + tile.T)
+                # Symmetric to the last bit (x.x' from BLAS need not be): the
+                # mean of two equal numbers is that number.
+                tile = 0.5 * (tile + tile.T)
                 np.fill_diagonal(tile, diag[si])
             out[si, sj] = tile
             if symmetric and i != j:
@@ -234,7 +301,38 @@ def _kernel_matrices(rec, X, Y=None, *, want_K=True, want_T=True, n_jobs=None):
             work(i, j)
     else:
         Parallel(n_jobs=n_threads, backend="threading")(delayed(work)(i, j) for i, j in tiles)
+    if not symmetric:
+        # A point of X that is also a point of Y gets the exact diagonal value, as in
+        # K(X, X): through the angle, 1 - cos(theta) loses half the digits (the ReLU
+        # NTK's E0 is then off by about 1e-8 relatively), and K(X, C) would not
+        # contain K(C, C) exactly, which the Nystroem features with every point a
+        # center rely on.
+        i, j = _coincident_rows(X, Y)
+        for out, diag in ((K_out, qx[-1]), (T_out, tx)):
+            if out is not None and i.size:
+                out[i, j] = diag[i]
     return K_out, T_out
+
+
+def _coincident_rows(X, Y):
+    """Index pairs ``(i, j)`` with ``X[i] == Y[j]`` bit for bit, in ``O((n + m) log m)``."""
+    empty = np.empty(0, dtype=np.intp)
+    if X.shape[0] == 0 or Y.shape[0] == 0 or X.shape[1] == 0:
+        return empty, empty
+    row = np.dtype((np.void, X.dtype.itemsize * X.shape[1]))
+    xv = np.ascontiguousarray(X).view(row).ravel()
+    yv = np.ascontiguousarray(Y).view(row).ravel()
+    order = np.argsort(yv, kind="stable")
+    ys = yv[order]
+    lo = np.searchsorted(ys, xv, side="left")
+    counts = np.searchsorted(ys, xv, side="right") - lo
+    total = int(counts.sum())
+    if total == 0:
+        return empty, empty
+    i = np.repeat(np.arange(xv.size), counts)
+    # the k-th match of row i is ys[lo[i] + k]
+    offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    return i, order[np.repeat(lo, counts) + offsets]
 
 
 def _kernel_diagonals(rec, X):
@@ -253,9 +351,8 @@ def _kernel_gradients(rec, X):
     n, d = X.shape
     sq_norms = np.einsum("ij,ij->i", X, X) / d
     qs, dqs = _diagonal_with_gradient(rec, sq_norms)
-    T_diag = _diagonal(rec, sq_norms)[1]  # before fixing the rule, as _kernel_matrices does
-    rec = _fix_quadrature(rec, qs)
-    edge = TILE_QUADRATURE if isinstance(rec.dual, GaussHermiteDual) else TILE
+    T_diag = _diagonal(rec, sq_norms)[1]
+    edge = TILE
     K, T = np.empty((n, n)), np.empty((n, n))
     dK, dT = np.empty((n, n, 2)), np.empty((n, n, 2))
     for i in range(0, n, edge):
@@ -272,7 +369,7 @@ def _kernel_gradients(rec, X):
             )
             for out, tile in zip((K, T, dK, dT), tiles):
                 tile = np.moveaxis(tile, 0, -1) if tile.ndim == 3 else tile
-                if i == j:  # the quadrature rule is not exactly symmetric
+                if i == j:  # symmetric to the last bit, as in _kernel_matrices
                     tile = 0.5 * (tile + np.swapaxes(tile, 0, 1))
                 out[si, sj] = tile
                 out[sj, si] = np.swapaxes(tile, 0, 1)
@@ -330,7 +427,19 @@ def nngp_ntk(
     (2.0, 8.0)
     """
     rec = _Recursion.build(depth, activation, weight_std, bias_std, trainable)
-    return _kernel_matrices(rec, X, Y, n_jobs=n_jobs)
+    X, Y = _check_inputs(X, Y)
+    with _overflow_checked():
+        K, T = _kernel_matrices(rec, X, Y, n_jobs=n_jobs)
+    _check_finite_output(T, X)
+    _check_finite_output(K, X)
+    return K, T
+
+
+def _is_zero(value):
+    try:
+        return float(value) == 0.0
+    except (TypeError, ValueError):
+        return False
 
 
 class _NetworkKernel(Kernel):
@@ -341,12 +450,19 @@ class _NetworkKernel(Kernel):
     @property
     def hyperparameter_weight_std(self):
         """The hyperparameter ``weight_std`` with its bounds (for GPR's optimizer)."""
+        _check_bounds("weight_std", self.weight_std_bounds)
         return Hyperparameter("weight_std", "numeric", self.weight_std_bounds)
 
     @property
     def hyperparameter_bias_std(self):
-        """The hyperparameter ``bias_std`` with its bounds (for GPR's optimizer)."""
-        return Hyperparameter("bias_std", "numeric", self.bias_std_bounds)
+        """The hyperparameter ``bias_std`` with its bounds (for GPR's optimizer).
+
+        Fixed when ``bias_std`` is 0: ``theta`` is a logarithm, and a network
+        without biases stays without them.
+        """
+        _check_bounds("bias_std", self.bias_std_bounds)
+        bounds = "fixed" if _is_zero(self.bias_std) else self.bias_std_bounds
+        return Hyperparameter("bias_std", "numeric", bounds)
 
     def _recursion(self):
         if self.activation not in ACTIVATIONS:
@@ -356,6 +472,8 @@ class _NetworkKernel(Kernel):
                 f"parametrization must be 'ntk' or 'standard', got {self.parametrization!r}."
             )
         trainable = getattr(self, "trainable", "all")
+        _check_bounds("weight_std", self.weight_std_bounds)
+        _check_bounds("bias_std", self.bias_std_bounds)
         return _Recursion.build(
             self.depth, self.activation, self.weight_std, self.bias_std, trainable
         )
@@ -384,11 +502,14 @@ class _NetworkKernel(Kernel):
             hyperparameters; only returned when ``eval_gradient`` is True.
         """
         rec = self._recursion()
-        X = np.atleast_2d(X)
+        X, Y = _check_inputs(X, Y)
         if eval_gradient:
             if Y is not None:
                 raise ValueError("Gradient can only be evaluated when Y is None.")
-            K, T, dK, dT = _kernel_gradients(rec, X)
+            with _overflow_checked():
+                K, T, dK, dT = _kernel_gradients(rec, X)
+            _check_finite_output(K if self._returns == "K" else T, X)
+            _check_finite_output(dK if self._returns == "K" else dT, X)
             # theta lists hyperparameters by name: bias_std, then weight_std
             order = [
                 i
@@ -398,8 +519,13 @@ class _NetworkKernel(Kernel):
             grad = dK if self._returns == "K" else dT
             return (K if self._returns == "K" else T), grad[:, :, order]
         want_T = self._returns == "T"
-        K, T = _kernel_matrices(rec, X, Y, want_K=not want_T, want_T=want_T, n_jobs=self.n_jobs)
-        return T if want_T else K
+        with _overflow_checked():
+            K, T = _kernel_matrices(
+                rec, X, Y, want_K=not want_T, want_T=want_T, n_jobs=self.n_jobs
+            )
+        out = T if want_T else K
+        _check_finite_output(out, X)
+        return out
 
     def diag(self, X):
         """Returns the diagonal of the kernel k(X, X), computed exactly.
@@ -414,8 +540,13 @@ class _NetworkKernel(Kernel):
         K_diag : ndarray of shape (n_samples_X,)
             Diagonal of kernel k(X, X).
         """
-        K, T = _kernel_diagonals(self._recursion(), np.atleast_2d(X))
-        return T if self._returns == "T" else K
+        rec = self._recursion()
+        X = _check_inputs(X)[0]
+        with _overflow_checked():
+            K, T = _kernel_diagonals(rec, X)
+        out = T if self._returns == "T" else K
+        _check_finite_output(out, X)
+        return out
 
     def is_stationary(self):
         """Returns whether the kernel is stationary: it is not."""
@@ -445,18 +576,20 @@ class NNGP(_NetworkKernel):
         Number of hidden layers ``L``.
     activation : str, default="relu"
         "relu", "erf" and "identity" use closed forms; "tanh", "sigmoid",
-        "softplus" and "gelu" use 2-d Gauss-Hermite quadrature (accuracy in
-        :func:`sklearn_gdnet._activations.gauss_hermite_nodes_for`).
+        "softplus" and "gelu" use Mehler's Hermite series (accurate to 1e-6
+        relative to ``sqrt(k(x, x) k(x', x'))``, positive semi-definite by
+        construction; pre-activation variances beyond the series' range,
+        about 27 for tanh and 110 to 175 for the others, raise ValueError).
     weight_std : float, default=1.0
         ``sigma_w``.
     bias_std : float, default=0.1
-        ``sigma_b``. A hyperparameter with non-fixed bounds must be positive
-        (``theta`` is its logarithm); use ``bias_std_bounds="fixed"`` for 0.
+        ``sigma_b``. At 0 the hyperparameter is fixed (``theta`` is its
+        logarithm, and a network without biases stays without them).
     parametrization : {"ntk", "standard"}, default="ntk"
         Both give the same NNGP (the same function at initialization).
-    weight_std_bounds : pair of floats >= 0 or "fixed", default=(1e-2, 1e2)
+    weight_std_bounds : pair of floats > 0 or "fixed", default=(1e-2, 1e2)
         Bounds of ``weight_std``.
-    bias_std_bounds : pair of floats >= 0 or "fixed", default=(1e-5, 1e2)
+    bias_std_bounds : pair of floats > 0 or "fixed", default=(1e-5, 1e2)
         Bounds of ``bias_std``.
     n_jobs : int, default=None
         Threads over tiles; ``None`` uses every core on large inputs.
@@ -562,20 +695,21 @@ class NTK(_NetworkKernel):
         Number of hidden layers ``L``.
     activation : str, default="relu"
         "relu", "erf" and "identity" use closed forms; "tanh", "sigmoid",
-        "softplus" and "gelu" use 2-d Gauss-Hermite quadrature.
+        "softplus" and "gelu" use Mehler's Hermite series (accurate to 1e-6,
+        positive semi-definite by construction; see :class:`NNGP`).
     weight_std : float, default=1.0
         ``sigma_w``.
     bias_std : float, default=0.1
-        ``sigma_b``; use ``bias_std_bounds="fixed"`` for 0.
+        ``sigma_b``; at 0 the hyperparameter is fixed.
     trainable : str or tuple of str, default="all"
         The trained parameter groups, spelled as for ``GDNetworkRegressor``:
         "all", "output", "hidden", "penultimate", "hidden_biases", a group
         name ("W2") or a tuple of group names.
     parametrization : {"ntk"}, default="ntk"
         "standard" is rejected: its tangent kernel grows with the width.
-    weight_std_bounds : pair of floats >= 0 or "fixed", default=(1e-2, 1e2)
+    weight_std_bounds : pair of floats > 0 or "fixed", default=(1e-2, 1e2)
         Bounds of ``weight_std``.
-    bias_std_bounds : pair of floats >= 0 or "fixed", default=(1e-5, 1e2)
+    bias_std_bounds : pair of floats > 0 or "fixed", default=(1e-5, 1e2)
         Bounds of ``bias_std``.
     n_jobs : int, default=None
         Threads over tiles; ``None`` uses every core on large inputs.

@@ -60,6 +60,10 @@ STUDY_STEP_FRACTION = 0.5
 _FAMILY = ("depth", "activation", "weight_std", "bias_std", "trainable")
 
 
+#: The networks, and the kernel models that describe them, train on ``y`` as given.
+_THEORY = {"normalize_y": False}
+
+
 # --- shared machinery -------------------------------------------------------------------
 
 
@@ -117,7 +121,7 @@ def _check_target(target, X):
 
 
 def _limit(family, **params):
-    return NTKRegressor(**family, **params)
+    return NTKRegressor(**family, **_THEORY, **params)
 
 
 def _study_learning_rate(estimator, family, X, y, w):
@@ -126,10 +130,6 @@ def _study_learning_rate(estimator, family, X, y, w):
         return float(estimator.learning_rate)
     probe = _limit(family, n_steps=1, learning_rate="auto").fit(X, y, sample_weight=w)
     return STUDY_STEP_FRACTION * probe.learning_rate_
-
-
-#: The kernel models describe the network trained on ``y`` as given.
-_THEORY = {"normalize_y": False}
 
 
 def _fit_network(estimator, params, X, y, w):

@@ -25,3 +25,16 @@ def test_bench_ntk_solver_rows():
     bench.bench_solver_scale("tiny", 100, params, 300, rows, n_test=20)
     (_, seconds, *_), (_, peak_mib, *_) = rows
     assert seconds > 0 and peak_mib > 0
+
+
+def test_bench_ntk_activation_rows():
+    # Section 5 at a tiny size: the series kernel's rows and the former quadrature's.
+    bench = _bench()
+    rows = []
+    bench.bench_activations(12, rows, n_pairs=2, activations=("tanh",))
+    assert len(rows) == 5
+    (_, t_relu, *_), (_, t_new, _, t_old, _), accuracy, hard, structure = rows
+    assert t_relu > 0 and t_new > 0 and t_old > 0
+    assert 0 <= accuracy[1] < 1e-6  # the series against adaptive 2-d integration
+    assert 0 <= hard[1] < 1e-6 < hard[3]  # at large variances the former rule failed
+    assert structure[1] > -1e-12  # smallest eigenvalue / largest of the series NTK

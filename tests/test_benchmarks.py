@@ -60,12 +60,16 @@ def test_bench_1d_prints_both_cores_and_their_ratio(capsys):
 
     load("bench_1d").main(["--quick"])
     out = capsys.readouterr().out
-    steps, study = out.split("width study")
+    steps, rest = out.split("width study")
+    study, grid = rest.split("per-seed step")
     rows = [line.split() for line in steps.splitlines() if line.split()[:1] in (["8"], ["16"])]
     assert len(rows) == 2
     for row in rows:
-        assert len(row) == 7
-        float(row[4])  # the ratio of the two cores' times
-    assert _network_1d.FORCE is None  # the switch is restored
+        assert len(row) == 10
+        float(row[6])  # the ratio dense / 1-d (NumPy or C)
+    assert _network_1d.FORCE is None and _network_1d.USE_C  # the switches are restored
     study = [line.split() for line in study.splitlines()]
     assert [row[0] for row in study if len(row) == 4] == ["8"]
+    grid_rows = [line.split() for line in grid.splitlines() if line.split()[:1] in (["8"], ["16"])]
+    assert len(grid_rows) == 2 and all(len(row) == 8 for row in grid_rows)
+    assert "numpy:" in grid and " min on one core" in grid

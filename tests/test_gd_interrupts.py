@@ -188,9 +188,12 @@ def test_real_sigints_leave_a_consistent_run():
     for delay in np.random.default_rng(0).uniform(0, 1.1 * duration, size=5):
         net = clone(reference)
         timer = threading.Timer(delay, signal.pthread_kill, (main, signal.SIGINT))
-        timer.start()
         try:
             try:
+                # start() waits on a Condition until the timer thread runs; a
+                # short delay can deliver the signal in there, so it is inside
+                # the try as well
+                timer.start()
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)
                     net.fit(X, y)

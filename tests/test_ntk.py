@@ -69,7 +69,9 @@ def test_gd_steps_match_iterated_linear_dynamics(k):
     X, y, rng = _data(k=k)
     w = rng.uniform(0.2, 2.0, size=len(X))
     X_test = rng.normal(size=(7, 3))
-    model = NTKRegressor(depth=3, n_steps=40, learning_rate=3.0).fit(X, y, sample_weight=w)
+    model = NTKRegressor(normalize_y=False, depth=3, n_steps=40, learning_rate=3.0).fit(
+        X, y, sample_weight=w
+    )
     kernel = NTK(depth=3)
     expected = _linearized_gd(kernel(X), kernel(X_test, X), y, w, 3.0, 40)
     assert_allclose(model.predict(X_test).reshape(7, -1), expected, rtol=1e-9, atol=1e-12)
@@ -113,11 +115,13 @@ def test_converged_equals_kernel_ridge_with_sample_weight():
     w = rng.uniform(0.1, 3.0, size=len(X))
     X_test = rng.normal(size=(9, 3))
     kernel = NTK(depth=2, activation="tanh", bias_std=0.3)
-    ours = NTKRegressor(activation="tanh", bias_std=0.3, alpha=0.05).fit(X, y, sample_weight=w)
+    ours = NTKRegressor(normalize_y=False, activation="tanh", bias_std=0.3, alpha=0.05).fit(
+        X, y, sample_weight=w
+    )
     kr = KernelRidge(kernel="precomputed", alpha=0.05).fit(kernel(X), y, sample_weight=w)
     assert_allclose(ours.predict(X_test), kr.predict(kernel(X_test, X)), rtol=1e-8)
     # alpha = 0 goes through the eigendecomposition: the interpolant T^-1 y
-    interp = NTKRegressor(activation="tanh", bias_std=0.3).fit(X, y)
+    interp = NTKRegressor(normalize_y=False, activation="tanh", bias_std=0.3).fit(X, y)
     expected = kernel(X_test, X) @ np.linalg.solve(kernel(X), y)
     assert_allclose(interp.predict(X_test), expected, rtol=1e-6)
 
@@ -129,10 +133,12 @@ def test_nngp_mean_and_std_equal_the_gaussian_process_posterior():
     X_test = rng.normal(size=(8, 3))
     nngp = NNGP(depth=2, weight_std_bounds="fixed", bias_std_bounds="fixed")
     gp = GaussianProcessRegressor(nngp, alpha=1e-3, optimizer=None).fit(X, y)
-    ours = NTKRegressor(kernel="nngp", alpha=1e-3).fit(X, y)
+    ours = NTKRegressor(normalize_y=False, kernel="nngp", alpha=1e-3).fit(X, y)
     assert_allclose(ours.predict(X_test), gp.predict(X_test), rtol=1e-8)
     gp0 = GaussianProcessRegressor(nngp, alpha=1e-12, optimizer=None).fit(X, y)
-    mean, std = NTKRegressor(kernel="nngp").fit(X, y).predict(X_test, return_std=True)
+    mean, std = (
+        NTKRegressor(normalize_y=False, kernel="nngp").fit(X, y).predict(X_test, return_std=True)
+    )
     assert_allclose(std, gp0.predict(X_test, return_std=True)[1], rtol=1e-4, atol=1e-6)
 
 
@@ -145,7 +151,9 @@ def test_std_matches_monte_carlo_over_initializations():
     Z = np.vstack([X, X_test])
     K_all = NNGP(depth=2)(Z)
     T = NTK(depth=2)
-    model = NTKRegressor(n_steps=15, learning_rate=4.0).fit(X, y, sample_weight=w)
+    model = NTKRegressor(normalize_y=False, n_steps=15, learning_rate=4.0).fit(
+        X, y, sample_weight=w
+    )
     mean, std = model.predict(X_test, return_std=True)
     n_draws = 4000
     L = np.linalg.cholesky(K_all + 1e-10 * np.eye(len(Z)))
@@ -210,7 +218,7 @@ def test_float32_stays_float32():
 
 def test_width_uses_the_empirical_ntk_of_the_same_network():
     X, y, _ = _data(n=10)
-    model = NTKRegressor(finite_width=64, random_state=3, n_steps=4).fit(X, y)
+    model = NTKRegressor(normalize_y=False, finite_width=64, random_state=3, n_steps=4).fit(X, y)
     net = GDNetworkRegressor(width=64, random_state=3, max_iter=0).fit(X, y)
     for g, value in net.params_.items():
         assert_allclose(model.network_params_[g], value)

@@ -102,6 +102,7 @@ OTHER_VALUES = {
     "learning_rate": 0.1,
     "dynamics": "flow",
     "finite_width": 16,
+    "normalize_y": False,
     "solver": "nystroem",
     "n_components": 3,
     "centers": "leverage",
@@ -116,7 +117,7 @@ OTHER_VALUES = {
 def test_set_params_after_fit_changes_no_prediction(fitted_params):
     X, y, rng = _data()
     X_test = rng.normal(size=(6, 3))
-    model = NTKRegressor(**fitted_params).fit(X, y)
+    model = NTKRegressor(**fitted_params).fit(X, 3.0 + 2.0 * y)  # normalized targets
     assert set(OTHER_VALUES) == set(model.get_params())
     mean, std = model.predict(X_test, return_std=True)
     path = model.predict_path(X_test, [1, 20])
@@ -153,8 +154,10 @@ def test_extreme_sample_weights_train_like_unit_weights(weight):
     X, y, rng = _data()
     X_test = rng.normal(size=(5, 3))
     for params in (dict(), dict(n_steps=15), dict(alpha=0.1)):
-        ref = NTKRegressor(**params).fit(X, y)
-        model = NTKRegressor(**params).fit(X, y, sample_weight=np.full(len(X), weight))
+        ref = NTKRegressor(normalize_y=False, **params).fit(X, y)
+        model = NTKRegressor(normalize_y=False, **params).fit(
+            X, y, sample_weight=np.full(len(X), weight)
+        )
         expected = ref.predict(X_test)
         if "alpha" in params:
             # the ridge acts on sum_i w_i e_i^2: tiny weights make it dominate,
@@ -167,8 +170,10 @@ def test_extreme_sample_weights_train_like_unit_weights(weight):
                 expected = np.zeros(len(X_test))
         assert np.all(np.isfinite(model.predict(X_test)))
         assert_allclose(model.predict(X_test), expected, rtol=1e-6, atol=1e-12)
-    one = NTKRegressor().fit(X[:1], y[:1], sample_weight=[5e-324])
-    assert_allclose(one.predict(X_test), NTKRegressor().fit(X[:1], y[:1]).predict(X_test))
+    one = NTKRegressor(normalize_y=False).fit(X[:1], y[:1], sample_weight=[5e-324])
+    assert_allclose(
+        one.predict(X_test), NTKRegressor(normalize_y=False).fit(X[:1], y[:1]).predict(X_test)
+    )
 
 
 def test_all_zero_weights_are_refused():
@@ -182,7 +187,7 @@ def test_long_flow_with_a_huge_step_on_duplicates_reaches_the_converged_solution
     X_dup, y_dup = np.vstack([X, X[:5]]), np.concatenate([y, y[:5]])
     X_test = rng.normal(size=(5, 3))
     with pytest.warns(LinAlgWarning, match="singular"):
-        flow = NTKRegressor(n_steps=10**12, learning_rate=1e300, dynamics="flow")
+        flow = NTKRegressor(normalize_y=False, n_steps=10**12, learning_rate=1e300, dynamics="flow")
         pred = flow.fit(X_dup, y_dup).predict(X_test)
     assert np.all(np.isfinite(pred))
     # the minimum-norm interpolant of the distinct points, computed directly
@@ -196,13 +201,13 @@ def test_unstable_steps_give_the_diverging_values_or_refuse_the_overflow():
     X_test = rng.normal(size=(4, 3))
     kernel = NTK()
     with pytest.warns(DivergenceWarning, match="stability limit"):
-        model = NTKRegressor(n_steps=50, learning_rate=1e3).fit(X, y)
+        model = NTKRegressor(normalize_y=False, n_steps=50, learning_rate=1e3).fit(X, y)
     pred = model.predict(X_test)
     expected = _iterate(kernel(X), kernel(X_test, X), y, 1e3, 50)
     assert np.all(np.abs(pred) > 1e100)  # diverging, not NaN
     assert_allclose(pred, expected, rtol=1e-6)
     with pytest.raises(ValueError, match="diverges.*overflow float64"):
-        NTKRegressor(n_steps=5000, learning_rate=1e3).fit(X, y)
+        NTKRegressor(normalize_y=False, n_steps=5000, learning_rate=1e3).fit(X, y)
 
 
 def test_very_long_training_on_nearly_duplicate_points_approaches_the_converged_solution():

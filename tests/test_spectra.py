@@ -209,7 +209,9 @@ def test_prediction_is_exact_on_the_circle_grid(depth, dynamics):
     X, y, w = quadrature_training_set(target, 63)
     T = nngp_ntk(X, depth=depth)[1]
     mu = _fourier_eigenvalues(X, T, 9)
-    model = NTKRegressor(depth=depth, n_steps=20, learning_rate=0.7, dynamics=dynamics)
+    model = NTKRegressor(
+        normalize_y=False, depth=depth, n_steps=20, learning_rate=0.7, dynamics=dynamics
+    )
     model.fit(X, y, sample_weight=w)
     # the rule of degree 63 is the training grid: the measured spectrum is the nodes'
     measured = residual_spectrum(model, target, max_degree=8, rule_degree=63)
@@ -237,7 +239,9 @@ def test_prediction_matches_ntk_regressor_on_s2(activation, weight_std, degree, 
     params = dict(depth=2, activation=activation, weight_std=weight_std, bias_std=0.1)
     lam = eigenvalues_from_kernel_matrix(tuple(params.items()), 7, rule_degree=60)
     X, y, w = quadrature_training_set(target, degree)
-    model = NTKRegressor(n_steps=20, dynamics=dynamics, **params).fit(X, y, sample_weight=w)
+    model = NTKRegressor(normalize_y=False, n_steps=20, dynamics=dynamics, **params).fit(
+        X, y, sample_weight=w
+    )
     eta = model.learning_rate_
     measured = residual_spectrum(model, target, max_degree=6)
     predicted = kernel_flow_spectrum(
@@ -271,7 +275,9 @@ def test_gd_and_flow_predictions_differ_where_measured():
     eta = 0.9 / mu.max()  # large steps: GD and flow apart
     out = {}
     for dynamics in ("gd", "flow"):
-        model = NTKRegressor(depth=1, n_steps=3, learning_rate=eta, dynamics=dynamics)
+        model = NTKRegressor(
+            normalize_y=False, depth=1, n_steps=3, learning_rate=eta, dynamics=dynamics
+        )
         out[dynamics] = residual_spectrum(
             model.fit(X, y, sample_weight=w), target, max_degree=5, rule_degree=31
         )

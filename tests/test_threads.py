@@ -123,6 +123,27 @@ def test_an_interrupt_in_a_blocked_product_leaves_the_helpers_idle(monkeypatch):
     np.testing.assert_allclose(out, A @ B, rtol=1e-12)
 
 
+def test_an_interrupt_while_waiting_for_the_helpers_waits_them_out():
+    # A SIGINT can arrive while the calling thread waits for its helpers; the
+    # interrupt is raised only after every helper has finished its block, so
+    # no helper writes into the product during the caller's rollback.
+    class Helper:
+        def __init__(self, interrupts):
+            self.interrupts, self.done = interrupts, False
+
+        def result(self):
+            if self.interrupts:
+                self.interrupts -= 1
+                raise KeyboardInterrupt
+            self.done = True
+
+    helpers = [Helper(2), Helper(0), Helper(1)]
+    with pytest.raises(KeyboardInterrupt):
+        _threads._wait_for(helpers)
+    assert all(h.done for h in helpers)
+    _threads._wait_for([Helper(0)])  # no interrupt: returns normally
+
+
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
 def test_a_forked_child_gets_its_own_helpers():
     import multiprocessing
