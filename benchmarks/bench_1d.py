@@ -29,6 +29,12 @@ evaluation every 100 steps and the set-up are not included.
 
 Run: ``python benchmarks/bench_1d.py [--widths 10 100 1000] [--repeats 5]``;
 ``--quick`` runs a tiny configuration in seconds (for the test suite).
+
+``--study [--n-jobs 2]`` instead runs the published study's full grid (3
+targets x 9 widths x 100 seeds, the published step counts) through
+:func:`sklearn_gdnet.presets.shallow_1d_study` and prints its total time
+against the goal of 15 minutes (``benchmarks/bench_1d_study.py``, which also
+estimates that time from one short fit per width).
 """
 
 import argparse
@@ -277,7 +283,13 @@ def main(argv=None):
         help="seeds of a width in that table (the study's 100: batched as it is)",
     )
     parser.add_argument("--quick", action="store_true", help="a tiny configuration, in seconds")
+    parser.add_argument(
+        "--study", action="store_true", help="time the published study's full grid instead"
+    )
+    parser.add_argument("--n-jobs", type=int, default=1, help="parallel fits (--study)")
     args = parser.parse_args(argv)
+    if args.study:
+        return _full_grid(args)
     if args.quick:
         args.widths, args.repeats = [8, 16], 1
         args.seed_widths, args.seeds, args.seed_steps = [8], 3, 20
@@ -287,6 +299,21 @@ def main(argv=None):
     seeds_table(args.seed_widths, args.seeds, args.seed_steps, args.repeats)
     if args.grid_widths:
         grid_table(args.grid_widths, args.grid_seeds, args.repeats, quick=args.quick)
+
+
+def _full_grid(args):
+    """The full grid of the published study, timed by ``bench_1d_study.py --study``."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent / "bench_1d_study.py"
+    spec = importlib.util.spec_from_file_location("bench_1d_study", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    argv = ["--study", "--n-jobs", str(args.n_jobs)]
+    if args.quick:
+        argv += ["--widths", "10,18", "--targets", "cusp", "--seeds", "2", "--steps", "10"]
+    return module.main(argv)
 
 
 if __name__ == "__main__":

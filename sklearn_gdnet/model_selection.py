@@ -524,7 +524,9 @@ def width_study(
 
     n_jobs : int, default=None
         Number of parallel fits; None means 1 unless in a
-        ``joblib.parallel_config`` context.
+        ``joblib.parallel_config`` context. Inside
+        ``joblib.parallel_config(backend="dask")`` the fits run on a dask
+        cluster, with the same errors seed for seed (see :ref:`cluster`).
 
     verbose : int, default=0
         ``>= 1``: the number of fits, then one line per finished fit, on

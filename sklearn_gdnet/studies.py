@@ -449,7 +449,9 @@ def error_decomposition(
         :func:`~sklearn_gdnet.metrics.residual_spectrum`.
 
     n_jobs : int, default=None
-        Number of (width, seed) fits run in parallel (joblib).
+        Number of (width, seed) fits run in parallel (joblib); inside
+        ``joblib.parallel_config(backend="dask")`` they run on a dask cluster
+        (see :ref:`cluster`).
 
     verbose : int, default=0
         ``>= 1``: one line per finished (width, seed) on stderr.

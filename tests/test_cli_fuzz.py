@@ -25,6 +25,10 @@ from hypothesis import strategies as st  # noqa: E402
 from sklearn_gdnet import __main__ as cli  # noqa: E402
 
 OPTIONS = [
+    "--preset",
+    "--max-degree",
+    "--targets",
+    "--solver",
     "--target",
     "--n-samples",
     "--n-features",
@@ -76,6 +80,7 @@ number_lists = st.lists(st.integers(min_value=-5, max_value=2**33), min_size=0, 
 )
 words = st.sampled_from(
     ["auto", "relu", "tanh", "sphere", "cusp", "gaussian", "moon", "1e999", "nan", "-inf", "", " "]
+    + ["width-study", "sphere", "shallow-1d", "adam", "gd", "cusp,step", "gaussian-0.5"]
 )
 values = st.one_of(numbers, number_lists, words, st.sampled_from(PATHS), st.text(max_size=8))
 pairs = st.tuples(st.sampled_from(OPTIONS), values).map(list)
@@ -96,6 +101,40 @@ def _reach(args):
 
 def _assert_valid(args):
     """What the study may rely on once the checks have passed."""
+    assert args.preset in cli.PRESETS
+    assert args.scheduler is None  # never given in these argument lists
+    if args.preset == "sphere":
+        assert args.target is None and args.n_samples is None and args.noise is None
+        assert not args.no_ntk and not args.no_kernel_ridge
+        assert args.max_degree >= 1 and args.n_features >= 2 and args.steps >= 1
+        assert 0 <= args.data_seed <= 2**32 - 1
+    elif args.preset == "shallow-1d":
+        for name in ["target", "n_samples", "noise", "max_degree", "n_features", "smoothness"]:
+            assert getattr(args, name) is None, name
+        assert args.data_seed is None and args.depth is None and args.activation is None
+        assert args.targets and set(args.targets) <= set(cli.SHALLOW_TARGETS)
+        assert args.solver in ("adam", "gd")
+        assert args.steps is None or args.steps >= 1
+        assert (
+            args.learning_rate is None
+            or args.learning_rate == "auto"
+            or (math.isfinite(args.learning_rate) and args.learning_rate > 0)
+        )
+        assert not (args.solver == "adam" and args.learning_rate == "auto")
+    else:
+        assert args.max_degree is None and args.targets is None and args.solver is None
+        _assert_valid_width_study(args)
+    widths = list(args.widths)
+    assert len(widths) >= 2 and widths == sorted(set(widths)) and widths[0] >= 1
+    assert all(0 <= s <= 2**32 - 1 for s in args.seeds)
+    assert args.n_jobs != 0 and abs(args.n_jobs) <= (os.cpu_count() or 1)
+    for path, suffixes in [(args.output, (".csv", ".json")), (args.plot, (".png",))]:
+        if path is not None:
+            assert path.suffix.lower() in suffixes
+            assert path.parent.is_dir() and not path.is_dir()
+
+
+def _assert_valid_width_study(args):
     assert args.target in cli.TARGETS
     assert args.n_samples >= 2
     widths = list(args.widths)
@@ -128,6 +167,7 @@ def test_any_argv_exits_0_or_2_with_a_message_never_a_traceback(argv):
     out, err = io.StringIO(), io.StringIO()
     with (
         mock.patch.object(cli, "prepare_study", _reach),
+        mock.patch.object(cli, "run_preset", _reach),
         contextlib.redirect_stdout(out),
         contextlib.redirect_stderr(err),
     ):
@@ -169,7 +209,7 @@ small_configs = st.fixed_dictionaries(
 @settings(max_examples=8, deadline=None, derandomize=True)
 @given(config=small_configs, skip_ntk=st.booleans(), skip_ridge=st.booleans())
 def test_small_valid_studies_exit_0_with_valid_json(config, skip_ntk, skip_ridge):
-    argv = ["-q", "--output", str(PLACES / "run.json")]
+    argv = ["-q", "--preset", "width-study", "--output", str(PLACES / "run.json")]
     for option, value in config.items():
         argv += [option, ",".join(map(str, value)) if isinstance(value, list) else str(value)]
     argv += ["--no-ntk"] * skip_ntk + ["--no-kernel-ridge"] * skip_ridge

@@ -14,7 +14,8 @@ import pytest
 from sklearn_gdnet import __main__ as cli
 from sklearn_gdnet.model_selection import WidthStudyResult
 
-FAST = ["--n-samples", "24", "--widths", "4,8", "--seeds", "0", "--steps", "5", "-q"]
+FAST = ["--preset", "width-study", "--n-samples", "24",
+        "--widths", "4,8", "--seeds", "0", "--steps", "5", "-q"]
 GD_ONLY = [*FAST, "--no-ntk", "--no-kernel-ridge"]
 
 

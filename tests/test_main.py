@@ -14,7 +14,8 @@ from sklearn_gdnet.__main__ import build_parser, main
 from sklearn_gdnet.datasets import make_interval_regression, make_sphere_regression
 from sklearn_gdnet.metrics import l2_error
 
-TINY = ["--n-samples", "24", "--widths", "4,16", "--seeds", "0,1", "--steps", "10"]
+TINY = ["--preset", "width-study", "--n-samples", "24",
+        "--widths", "4,16", "--seeds", "0,1", "--steps", "10"]
 
 
 def _run(capsys, *argv):
