@@ -748,12 +748,13 @@ def _reference_segment(widths, mean, data, rate):
     return np.exp(x), np.exp(y0 - rate * (x - x0))
 
 
-def _import_pyplot():
+def _import_pyplot(what="WidthStudyDisplay"):
+    """``matplotlib.pyplot``, or an ImportError saying which display needs it."""
     try:
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise ImportError(
-            "WidthStudyDisplay needs matplotlib, an optional dependency: "
+            f"{what} needs matplotlib, an optional dependency: "
             "pip install 'sklearn-gdnet[plots]' (or pip install matplotlib)."
         ) from exc
     return plt

@@ -1061,7 +1061,7 @@ class Shallow1DStudyDisplay:
         display : Shallow1DStudyDisplay
             The object, with ``axes_`` and ``figure_``.
         """
-        from .studies import _import_pyplot
+        from .model_selection import _import_pyplot
 
         plt = _import_pyplot("Shallow1DStudyDisplay")
         r = self.result

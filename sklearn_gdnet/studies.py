@@ -38,7 +38,7 @@ from ._gd_network import GDNetworkRegressor
 from ._ntk import NTKRegressor
 from ._spectra import HarmonicProjector, kernel_flow_spectrum
 from .exceptions import DivergenceWarning
-from .model_selection import RateFit, fit_rate, local_rates
+from .model_selection import RateFit, _import_pyplot, fit_rate, local_rates
 
 __all__ = [
     "ErrorDecompositionDisplay",
@@ -162,17 +162,6 @@ def _check_int_list(values, name, minimum):
             f"{name} must be a non-empty sequence of integers >= {minimum}; got {values}."
         )
     return [int(v) for v in values]
-
-
-def _import_pyplot(what):
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise ImportError(
-            f"{what} needs matplotlib, an optional dependency: "
-            "pip install 'sklearn-gdnet[plots]' (or pip install matplotlib)."
-        ) from exc
-    return plt
 
 
 # --- the error decomposition -------------------------------------------------------------
