@@ -73,3 +73,12 @@ def test_bench_1d_prints_both_cores_and_their_ratio(capsys):
     grid_rows = [line.split() for line in grid.splitlines() if line.split()[:1] in (["8"], ["16"])]
     assert len(grid_rows) == 2 and all(len(row) == 8 for row in grid_rows)
     assert "numpy:" in grid and " min on one core" in grid
+
+
+def test_bench_defaults_prints_its_table(capsys):
+    load("bench_defaults").main(["--quick"])
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    assert len(rows) == 3
+    for row in rows:
+        # normalize_y is TransformedTargetRegressor with a StandardScaler: the same fit
+        assert float(row[-2]) == 1.0 and row[-1] == "0"
