@@ -52,6 +52,7 @@ from sklearn.utils import check_array
 from ._activations import ACTIVATIONS, get_activation
 from ._funk_hecke import sphere_eigenvalues
 from ._network import resolve_trainable
+from ._threads import thread_policy
 
 __all__ = ["NNGP", "NTK", "nngp_ntk", "sphere_eigenvalues"]
 
@@ -262,8 +263,16 @@ def _as_float64(X):
 def _kernel_matrices(rec, X, Y=None, *, want_K=True, want_T=True, n_jobs=None):
     """NNGP and/or NTK matrices of ``X`` against ``Y`` (``Y=None``: against ``X``).
 
-    Returns ``(K, T)`` with ``None`` for what was not asked for.
+    Returns ``(K, T)`` with ``None`` for what was not asked for. The tiles run
+    on this module's threads with single-threaded BLAS (`thread_policy`): with
+    BLAS's own threads, products inside a tile came out with different
+    rounding from call to call (an unpickled model predicted 1e-14 apart).
     """
+    with thread_policy():
+        return _kernel_matrices_in_tiles(rec, X, Y, want_K, want_T, n_jobs)
+
+
+def _kernel_matrices_in_tiles(rec, X, Y, want_K, want_T, n_jobs):
     X = _as_float64(X)
     symmetric = Y is None
     Y = X if symmetric else _as_float64(Y)
