@@ -591,10 +591,32 @@ class _NetworkKernel(Kernel):
         return False
 
     def __repr__(self):
-        return (
-            f"{type(self).__name__}(depth={self.depth}, activation={self.activation!r}, "
-            f"weight_std={self.weight_std:.3g}, bias_std={self.bias_std:.3g})"
-        )
+        # Everything that changes the kernel's values is shown, so that two
+        # unequal kernels never print alike (a grid search's best_params_);
+        # trainable and parametrization only when not the default.
+        shown = [
+            f"depth={self.depth!r}",
+            f"activation={self.activation!r}",
+            f"weight_std={_exact_float(self.weight_std)}",
+            f"bias_std={_exact_float(self.bias_std)}",
+        ]
+        for name in ("trainable", "parametrization"):
+            if not hasattr(self, name):  # NNGP: every layer's parameters are random
+                continue
+            value = getattr(self, name)
+            if not (isinstance(value, str) and value == ("all" if name == "trainable" else "ntk")):
+                shown.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+
+def _exact_float(value):
+    """``value`` with 6 significant digits where that is exact, else every digit."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    short = f"{value:.6g}"
+    return short if float(short) == value else repr(value)
 
 
 class NNGP(_NetworkKernel):

@@ -335,3 +335,29 @@ def test_gradient_path_returns_the_same_kernel(monkeypatch, activation):
         value, grad = kernel(X, eval_gradient=True)
         assert_allclose(value, kernel(X), rtol=1e-13, atol=1e-15)
         assert_allclose(grad, np.swapaxes(grad, 0, 1), rtol=0, atol=0)
+
+
+def test_repr_tells_unequal_kernels_apart_and_rebuilds_them():
+    # two kernels with different values must not print alike (best_params_ of a
+    # grid search over them would be ambiguous); the repr evaluates back to the
+    # same kernel, exact floats included
+    from sklearn_gdnet.kernels import NNGP as NNGP_
+    from sklearn_gdnet.kernels import NTK as NTK_
+
+    X = np.random.default_rng(0).normal(size=(6, 3))
+    variants = [
+        NTK_(),
+        NTK_(trainable="output"),
+        NTK_(trainable=("W2", "b2")),
+        NTK_(weight_std=1.0001),
+        NTK_(weight_std=1 / 3),
+        NTK_(bias_std=0.1 + 1e-12),
+        NTK_(depth=3),
+        NTK_(activation="erf"),
+    ]
+    texts = [repr(k) for k in variants]
+    assert len(set(texts)) == len(texts), texts
+    for kernel, text in zip(variants, texts):
+        again = eval(text, {"NTK": NTK_, "NNGP": NNGP_})
+        np.testing.assert_array_equal(again(X), kernel(X))
+    assert "parametrization='standard'" in repr(NNGP_(parametrization="standard"))
