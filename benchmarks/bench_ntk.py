@@ -131,7 +131,7 @@ def bench_kernels(sizes, rows):
         rows.append((f"NNGP+NTK n={n}, 1 thread", t_1, "straightforward NumPy", t_ref, ""))
         rows.append(
             (
-                f"NNGP+NTK n={n}, {os.cpu_count()} threads",
+                f"NNGP+NTK n={n}, default threads (relu: one)",
                 t_all,
                 "straightforward NumPy",
                 t_ref,

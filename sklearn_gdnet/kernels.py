@@ -49,7 +49,7 @@ from joblib import Parallel, delayed
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 from sklearn.utils import check_array
 
-from ._activations import ACTIVATIONS, get_activation
+from ._activations import ACTIVATIONS, HermiteSeriesDual, get_activation
 from ._funk_hecke import sphere_eigenvalues
 from ._network import resolve_trainable
 from ._threads import thread_policy
@@ -58,7 +58,12 @@ __all__ = ["NNGP", "NTK", "nngp_ntk", "sphere_eigenvalues"]
 
 #: Tile edge: 128 x 128 doubles = 128 KiB, so a tile's temporaries stay in L2.
 TILE = 128
-#: Below this many kernel entries, threads cost more than they save.
+#: Below this many kernel entries, threads cost more than they save. Only the
+#: Hermite-series activations use threads by default: the closed forms (relu,
+#: erf, identity) are a few memory-bound passes per tile, and on two cores their
+#: tiles ran slower on two threads than on one (1.2-1.3 cores busy at n = 1000
+#: and 3000); a series tile does a polynomial of dozens of terms per entry and
+#: ran about 1.3x faster on two threads.
 PARALLEL_MIN_ENTRIES = 250_000
 
 
@@ -250,10 +255,11 @@ def _diagonal_with_gradient(rec, sq_norms):
     return qs, dqs
 
 
-def _n_threads(n_jobs, n_entries):
+def _n_threads(n_jobs, n_entries, dual):
     if n_jobs is not None:
         return max(1, os.cpu_count() + 1 + n_jobs if n_jobs < 0 else n_jobs)
-    return (os.cpu_count() or 1) if n_entries >= PARALLEL_MIN_ENTRIES else 1
+    heavy = isinstance(dual, HermiteSeriesDual)
+    return (os.cpu_count() or 1) if heavy and n_entries >= PARALLEL_MIN_ENTRIES else 1
 
 
 def _as_float64(X):
@@ -304,7 +310,7 @@ def _kernel_matrices_in_tiles(rec, X, Y, want_K, want_T, n_jobs):
             if symmetric and i != j:
                 out[sj, si] = tile.T
 
-    n_threads = _n_threads(n_jobs, n_x * n_y)
+    n_threads = _n_threads(n_jobs, n_x * n_y, rec.dual)
     if n_threads == 1 or len(tiles) == 1:
         for i, j in tiles:
             work(i, j)
@@ -416,8 +422,10 @@ def nngp_ntk(
     trainable : str or tuple of str, default="all"
         The trained parameter groups, as for ``GDNetworkRegressor``.
     n_jobs : int, default=None
-        Threads over tiles; ``None`` uses every core for inputs of at least
-        ``PARALLEL_MIN_ENTRIES`` kernel entries and one thread below.
+        Threads over tiles; ``None`` uses every core for the Hermite-series
+        activations on inputs of at least ``PARALLEL_MIN_ENTRIES`` kernel
+        entries, and one thread otherwise (the closed forms are memory-bound:
+        threads do not pay for them).
 
     Returns
     -------
@@ -652,7 +660,8 @@ class NNGP(_NetworkKernel):
     bias_std_bounds : pair of floats > 0 or "fixed", default=(1e-5, 1e2)
         Bounds of ``bias_std``.
     n_jobs : int, default=None
-        Threads over tiles; ``None`` uses every core on large inputs.
+        Threads over tiles; ``None`` uses every core for the Hermite-series
+        activations on large inputs and one thread for the closed forms.
 
     See Also
     --------
@@ -743,7 +752,8 @@ class NTK(_NetworkKernel):
     bias_std_bounds : pair of floats > 0 or "fixed", default=(1e-5, 1e2)
         Bounds of ``bias_std``.
     n_jobs : int, default=None
-        Threads over tiles; ``None`` uses every core on large inputs.
+        Threads over tiles; ``None`` uses every core for the Hermite-series
+        activations on large inputs and one thread for the closed forms.
 
     See Also
     --------

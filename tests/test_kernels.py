@@ -5,6 +5,8 @@ Carlo, adaptive integration, finite differences, the empirical NTK of wide
 networks, or scikit-learn's own estimators.
 """
 
+import os
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -361,3 +363,18 @@ def test_repr_tells_unequal_kernels_apart_and_rebuilds_them():
         again = eval(text, {"NTK": NTK_, "NNGP": NNGP_})
         np.testing.assert_array_equal(again(X), kernel(X))
     assert "parametrization='standard'" in repr(NNGP_(parametrization="standard"))
+
+
+def test_default_threads_only_where_they_pay():
+    # closed forms are memory-bound (two threads were slower than one on two
+    # cores); the Hermite series do a polynomial per entry (threads paid)
+    from sklearn_gdnet._activations import get_activation
+    from sklearn_gdnet.kernels import PARALLEL_MIN_ENTRIES, _n_threads
+
+    big = PARALLEL_MIN_ENTRIES
+    for name in ("relu", "erf", "identity"):
+        assert _n_threads(None, 100 * big, get_activation(name).dual) == 1
+    tanh = get_activation("tanh").dual
+    assert _n_threads(None, big, tanh) == (os.cpu_count() or 1)
+    assert _n_threads(None, big - 1, tanh) == 1
+    assert _n_threads(2, 10, get_activation("relu").dual) == 2  # asked for: given
