@@ -43,7 +43,7 @@ from scipy.linalg import blas
 from sklearn import get_config
 from sklearn.utils import check_random_state, gen_batches
 
-from . import _memory
+from . import _memory, _threads
 from ._activations import MAX_SERIES_TERMS, HermiteSeriesDual
 from ._network import (
     NetworkSpec,
@@ -501,31 +501,9 @@ def parallel_tiles(work, batches, n_slots):
         try:
             drain(0)
         finally:
-            errors = _exceptions_of(futures, stop)
-        for error in errors:
-            if error is not None:
-                raise error
-
-
-def _exceptions_of(futures, stop):
-    """Each future's exception (or None), waiting for all of them.
-
-    An interrupt that arrives while waiting makes the threads stop after their
-    current tile (else they would go on through all their tiles, minutes at
-    scale), and is raised once they have.
-    """
-    interrupt, errors = None, []
-    for future in futures:
-        while True:
-            try:
-                errors.append(future.exception())
-                break
-            except KeyboardInterrupt as exc:
-                stop.append(True)
-                interrupt = exc
-    if interrupt is not None:
-        raise interrupt
-    return errors
+            # an interrupt while waiting stops the threads after their current
+            # tile (else they would go on through all of theirs, minutes at scale)
+            _threads._wait_for(futures, on_interrupt=lambda: stop.append(True))
 
 
 def _as_float64(X):

@@ -157,8 +157,11 @@ def matmul(A, B, out):
     return out
 
 
-def _wait_for(futures):
+def _wait_for(futures, on_interrupt=None):
     """Wait until every helper has stopped, even through a ``KeyboardInterrupt``.
+
+    ``on_interrupt()``, if given, is called when an interrupt arrives, so that
+    the helpers can be told to stop early (else they finish all their work).
 
     An interrupt that arrives while waiting is raised only once no helper can
     write into the product any more: the caller's rollback must not race with
@@ -173,6 +176,8 @@ def _wait_for(futures):
                 future.result()
             except KeyboardInterrupt as exc:  # arrived during the wait, or the helper's own
                 interrupt = exc
+                if on_interrupt is not None:
+                    on_interrupt()
                 if not future.done():
                     continue
             except BaseException as exc:  # noqa: BLE001 - re-raised below, after the others

@@ -626,18 +626,44 @@ def test_an_interrupt_while_waiting_for_the_tile_threads_stops_them_first():
         def __init__(self, interrupts):
             self.interrupts, self.stopped = interrupts, None
 
-        def exception(self):
+        def result(self):
             if self.interrupts:
                 self.interrupts -= 1
-                raise KeyboardInterrupt
+                raise KeyboardInterrupt  # arrives while waiting: not done yet
             self.stopped = bool(stop)  # what the thread saw when it finished
-            return None
+
+        def done(self):
+            return self.stopped is not None
+
+    def wait(threads, stop):  # as parallel_tiles waits for its threads
+        _threads._wait_for(threads, on_interrupt=lambda: stop.append(True))
 
     threads = [Thread(1), Thread(0)]
     with pytest.raises(KeyboardInterrupt):
-        solvers._exceptions_of(threads, stop)
+        wait(threads, stop)
     assert stop and all(t.stopped for t in threads)
-    assert solvers._exceptions_of([Thread(0)], []) == [None]
+    assert wait([Thread(0)], []) is None
+
+
+def test_parallel_tiles_passes_a_callback_that_stops_its_threads(monkeypatch):
+    # what parallel_tiles hands to the wait as on_interrupt tells its threads to
+    # stop after their current tile: called as soon as the wait starts here,
+    # slot 1 runs far fewer than its 20 tiles
+    done = []
+    real = _threads._wait_for
+
+    def interrupted_wait(futures, on_interrupt=None):
+        on_interrupt()
+        return real(futures)
+
+    def work(rows, slot):
+        if slot == 1:
+            time.sleep(0.01)
+            done.append(rows.start)
+
+    monkeypatch.setattr(_threads, "_wait_for", interrupted_wait)
+    solvers.parallel_tiles(work, [slice(i, i + 1) for i in range(40)], 2)
+    assert len(done) < 10
 
 
 def test_tiles_on_threads_give_reproducible_bits_and_the_serial_values(monkeypatch):
